@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine: `make reproduce` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install reproduce test figures lab data clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reproduce: $(STAMP)  ## all notebooks at the embedded profile -> runs/, results/, figures/
+	$(PY) -m l2l_utils.runner --profile embedded
+
+test: $(STAMP)  ## unit tests + every notebook at the smoke profile
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+data:  ## rebuild data/ from the Debian packages openclipart-png and dataset-fashion-mnist
+	$(PY) scripts/build_embedded_data.py
+
+clean:  ## executed notebooks and unlearning checkpoints (results/ and figures/ stay)
+	rm -rf runs

@@ -1,0 +1,1 @@
+"""Generator families behind one interface (see ``l2l_utils.models.base``)."""

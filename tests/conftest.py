@@ -1,0 +1,14 @@
+import pytest
+import torch
+
+from l2l_utils.models.mae import MAEGenerator, build_mae
+
+MICRO_MAE = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                 decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+
+
+@pytest.fixture
+def micro_mae():
+    """A randomly initialised MAE small enough for unit tests (32 px, 16 patches)."""
+    torch.manual_seed(0)
+    return MAEGenerator(build_mae(MICRO_MAE)).eval()
