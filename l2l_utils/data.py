@@ -59,7 +59,9 @@ class ImageDataset:
         return len(self.labels)
 
     def subset(self, index, name: str | None = None) -> "ImageDataset":
-        index = torch.as_tensor(index, dtype=torch.long)
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
         return ImageDataset(self.images[index], self.labels[index], self.class_names, name or self.name)
 
     def class_index(self, classes: list[str]) -> list[int]:

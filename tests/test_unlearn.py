@@ -1,0 +1,131 @@
+import copy
+
+import pytest
+import torch
+
+import l2l_utils.unlearn.loop as loop
+from l2l_utils.data import synthetic_dataset
+from l2l_utils.unlearn import NonFiniteLossError, OursObjective, UnlearnConfig, embedding_mse, make_noise, unlearn
+from l2l_utils.masks import center_hole
+
+
+@pytest.fixture
+def sets():
+    data = synthetic_dataset(n_per_class=6, num_classes=2, size=32)
+    return data.subset(data.labels == 0), data.subset(data.labels == 1)
+
+
+def small_cfg(**kw):
+    base = dict(steps=4, batch_size=4, blr=1e-2, tasks=("center_0.5", "random_0.5"), checkpoint_every=2)
+    return UnlearnConfig(**{**base, **kw})
+
+
+def test_noise_types():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 16, 16) * 0.5
+    normal = make_noise(x, "normal", g)
+    assert normal.shape == x.shape and 0 <= normal.min() and normal.max() <= 1
+    assert abs(normal.mean().item() - x.mean().item()) < 0.05
+    assert torch.all(make_noise(x, "constant", g) == x.mean())
+    u = make_noise(x, "uniform", g)
+    assert abs(u.mean().item() - 0.5) < 0.05
+    with pytest.raises(ValueError, match="unknown noise"):
+        make_noise(x, "pink", g)
+
+
+def test_embedding_mse_sums_over_feature_maps():
+    a, b = torch.zeros(2, 4), torch.ones(2, 4)
+    assert embedding_mse(a, b) == 1.0
+    assert embedding_mse([a, a], [b, 2 * b]) == 1.0 + 4.0
+
+
+def test_original_model_is_a_fixed_point_of_the_retain_term(micro_mae):
+    obj = OursObjective(micro_mae, copy.deepcopy(micro_mae), alpha=0.5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    _, parts = obj(x, torch.rand(2, 3, 32, 32), center_hole(32, 0.5), g)
+    assert parts["retain"] == 0 and parts["forget"] > 0
+
+
+def test_forget_term_targets_forget_images_and_retain_term_retain_images(micro_mae, sets):
+    """Each term's gradient flows only through the samples it is meant for."""
+    forget, retain = sets
+    teacher = copy.deepcopy(micro_mae)
+    with torch.no_grad():  # move the student off the fixed point so that the retain term has a gradient
+        micro_mae.mae.norm.bias.add_(0.1)
+    obj = OursObjective(micro_mae, teacher, alpha=1.0)
+    x_r, x_f = retain.images[:2].clone().requires_grad_(), forget.images[:2].clone().requires_grad_()
+    loss_r, loss_f = obj.terms(x_r, x_f, center_hole(32, 0.5), torch.Generator().manual_seed(0))
+    gr_r, gr_f = torch.autograd.grad(loss_r, [x_r, x_f], allow_unused=True)
+    assert gr_f is None and gr_r.abs().sum() > 0
+    ff_r, ff_f = torch.autograd.grad(loss_f, [x_r, x_f], allow_unused=True)
+    assert ff_r is None and ff_f.abs().sum() > 0
+
+
+def test_only_the_encoder_moves(micro_mae, sets):
+    forget, retain = sets
+    before = {k: v.clone() for k, v in micro_mae.state_dict().items()}
+    model, history = unlearn(micro_mae, forget, retain, small_cfg(), progress=False)
+    after = model.state_dict()
+    dec = {n for n, p in model.named_parameters() if any(p is q for q in model.decoder_parameters())}
+    enc = {n for n, p in model.named_parameters() if any(p is q for q in model.encoder_parameters())}
+    assert all(torch.equal(before[n], after[n]) for n in dec)
+    assert any(not torch.equal(before[n], after[n]) for n in enc)
+    assert torch.equal(before["mae.pos_embed"], after["mae.pos_embed"])
+    assert len(history) == 4 and history[0]["retain"] == 0.0
+
+
+def test_forget_term_decreases(micro_mae, sets):
+    forget, retain = sets
+    _, history = unlearn(micro_mae, forget, retain, small_cfg(steps=30, alpha=1.0, warmup_fraction=0.1, blr=0.2,
+                                                              tasks=("center_0.5",)), progress=False)
+    first, last = sum(h["forget"] for h in history[:5]), sum(h["forget"] for h in history[-5:])
+    assert last < 0.7 * first
+
+
+def test_resume_continues_bit_identically(micro_mae, sets, tmp_path, monkeypatch):
+    forget, retain = sets
+    full, _ = unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), progress=False)
+
+    calls = {"n": 0}
+    real = loop.make_mask
+
+    def crash_at_step_3(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "make_mask", crash_at_step_3)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), checkpoint=ckpt, progress=False)
+    monkeypatch.setattr(loop, "make_mask", real)
+    assert torch.load(ckpt, weights_only=True)["step"] == 2
+    resumed, history = unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), checkpoint=ckpt,
+                               resume=True, progress=False)
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    with pytest.raises(ValueError, match="another config"):
+        unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(alpha=0.9), checkpoint=ckpt, resume=True,
+                progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(micro_mae, sets, tmp_path):
+    forget, retain = sets
+    ckpt = tmp_path / "run.pt"
+    unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), checkpoint=ckpt, progress=False)
+    good = ckpt.read_bytes()
+    poisoned = forget.subset(torch.arange(len(forget)))
+    poisoned.images[:] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
+        unlearn(copy.deepcopy(micro_mae), poisoned, retain, small_cfg(), checkpoint=ckpt, progress=False)
+    assert ckpt.read_bytes() == good
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="unknown method"):
+        UnlearnConfig(method="max_loss")
+    with pytest.raises(ValueError, match="alpha"):
+        OursObjective(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1), alpha=-1)
