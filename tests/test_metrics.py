@@ -1,0 +1,142 @@
+"""Metric maths (FID / KID / IS / cosine), the end-to-end image_metrics call and the IS_domain classifier."""
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from l2l_utils.data import load_clipart, synthetic_dataset
+from l2l_utils.metrics import (DomainClassifier, embedding_cosine, fid_from_features, get_backbone,
+                               image_metrics, inception_score_from_logits, kid_from_features,
+                               load_is_classifier)
+from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, accuracy
+
+
+def _gaussian(n, d, shift, scale, seed):
+    """n draws of a correlated, non-isotropic Gaussian; the law depends on (d, shift, scale) only."""
+    mix = torch.eye(d) * scale + 0.3 * torch.randn(d, d, generator=torch.Generator().manual_seed(123))
+    return (torch.randn(n, d, generator=torch.Generator().manual_seed(seed)) @ mix + shift).double()
+
+
+def _scipy_fid(a, b):
+    """Fréchet distance written out with scipy: |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 sqrtm(S_a S_b))."""
+    a, b = a.numpy(), b.numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s_a @ s_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * covmean))
+
+
+@pytest.mark.parametrize("shift,scale", [(0.0, 1.0), (0.5, 1.0), (1.0, 2.0)])
+def test_fid_matches_scipy(shift, scale):
+    real, fake = _gaussian(400, 16, 0.0, 1.0, 0), _gaussian(300, 16, shift, scale, 1)  # different n too
+    ours, reference = fid_from_features(real, fake), _scipy_fid(real, fake)
+    # Both use float64 statistics; torchmetrics takes Tr sqrt(S_a S_b) from eigenvalues, scipy from a
+    # Schur-based sqrtm, so they differ only by float64 round-off (~1e-12 relative on a 16x16 problem).
+    # 1e-6 relative leaves ample margin while still catching any formula or covariance-normalisation bug
+    # (e.g. an N vs N-1 denominator changes the value by ~0.3 %).
+    assert ours == pytest.approx(reference, rel=1e-6, abs=1e-8)
+
+
+def test_fid_of_identical_sets_is_zero():
+    x = _gaussian(200, 16, 0.0, 1.0, 0)
+    assert abs(fid_from_features(x, x)) < 1e-6
+
+
+def test_fid_rejects_bad_input():
+    x = _gaussian(50, 8, 0.0, 1.0, 0)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fid_from_features(x, torch.full_like(x, float("nan")))
+    with pytest.raises(ValueError, match="dimensions differ"):
+        fid_from_features(x, x[:, :4])
+
+
+def test_kid_same_distribution_near_zero_shifted_positive_and_deterministic():
+    real, same = _gaussian(300, 16, 0.0, 1.0, 0), _gaussian(300, 16, 0.0, 1.0, 1)
+    shifted = _gaussian(300, 16, 0.5, 1.0, 2)
+    kid_same, _ = kid_from_features(real, same)
+    kid_shift, _ = kid_from_features(real, shifted)
+    # KID is an unbiased MMD^2 estimate: near 0 (either sign) for one distribution. Subset noise at
+    # n=50, d=16 is ~0.04 (measured), so |KID| < 0.1; a 0.5 shift of every coordinate gives ~1.
+    assert abs(kid_same) < 0.1
+    assert kid_shift > 0.5 and kid_shift > 10 * abs(kid_same)
+    assert kid_from_features(real, shifted, seed=3) == kid_from_features(real, shifted, seed=3)
+    assert kid_from_features(real, shifted, seed=3) != kid_from_features(real, shifted, seed=4)
+
+
+def test_kid_subset_size_is_clipped_and_needs_two_samples():
+    x = _gaussian(20, 4, 0.0, 1.0, 0)
+    mean, std = kid_from_features(x, x[:10], subset_size=50)
+    assert np.isfinite(mean) and np.isfinite(std)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        kid_from_features(x, x[:1])
+
+
+def test_inception_score_bounds():
+    # Identical predictions for every image: p(y|x) = p(y), KL = 0, IS = exp(0) = 1.
+    assert inception_score_from_logits(torch.zeros(100, 12)) == pytest.approx((1.0, 0.0), abs=1e-9)
+    # Confident one-hot predictions spread evenly over K classes: p(y) uniform, IS = exp(log K) = K.
+    # torchmetrics shuffles before splitting, so each split of 500 has a slightly uneven class mix and
+    # IS falls a little below K (measured ~9.9 for K = 10): 3 % tolerance, one-sided.
+    k = 10
+    confident = torch.eye(k).repeat(500, 1) * 50.0
+    mean, std = inception_score_from_logits(confident, splits=10)
+    assert k * 0.97 < mean <= k + 1e-6 and std < 0.1
+    assert inception_score_from_logits(confident, splits=10) == (mean, std)  # seeded shuffle
+    assert inception_score_from_logits(confident, splits=10, seed=1) != (mean, std)
+
+
+def test_embedding_cosine():
+    x = torch.randn(10, 32, generator=torch.Generator().manual_seed(0))
+    assert embedding_cosine(x, x) == pytest.approx(1.0)
+    assert embedding_cosine(-x, x) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="same"):
+        embedding_cosine(x, x[:5])
+
+
+# --- end to end --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def backbone():
+    return get_backbone("mobilenetv2", input_size=64)
+
+
+def test_image_metrics_end_to_end(backbone):
+    gt = synthetic_dataset(n_per_class=10, num_classes=4, size=64, seed=0).images
+    generated = (gt + 0.1 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    torch.manual_seed(0)
+    classifier = DomainClassifier(num_classes=4)
+    result = image_metrics(generated, gt, backbone, classifier, batch_size=16)
+    assert set(result) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", "cosine", "n"}
+    assert result["n"] == len(gt) and all(np.isfinite(v) for v in result.values())
+    # Reusing cached reference features gives the same numbers.
+    cached = image_metrics(generated, gt, backbone, classifier, gt_features=backbone(gt))
+    assert cached == pytest.approx(result, rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="paired"):
+        image_metrics(generated[:5], gt, backbone, classifier)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        image_metrics(torch.full_like(gt, float("inf")), gt, backbone, classifier)
+
+
+# --- IS_domain classifier ----------------------------------------------------------------------
+
+def test_committed_is_classifier_reaches_recorded_accuracy():
+    model = load_is_classifier()
+    assert not model.training and model.class_names == load_clipart("test").class_names
+    assert DEFAULT_CHECKPOINT.stat().st_size < 5e6
+    test = load_clipart("test")
+    assert accuracy(model, test.images, test.labels) == pytest.approx(model.meta["test_accuracy"], abs=1e-6)
+    assert model.meta["test_accuracy"] > 0.5  # chance is 1/12
+
+
+def test_is_classifier_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_is_classifier"):
+        load_is_classifier(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    torch.save({"state_dict": {"head.2.weight": torch.zeros(12, 256), "extra": torch.zeros(1)},
+                "class_names": [str(i) for i in range(12)], "meta": {}}, bad)
+    with pytest.raises(RuntimeError, match="missing keys.*unexpected keys.*extra"):
+        load_is_classifier(bad)
+    not_ckpt = tmp_path / "not_ckpt.pt"
+    torch.save({"weights": 1}, not_ckpt)
+    with pytest.raises(RuntimeError, match="not an IS classifier checkpoint"):
+        load_is_classifier(not_ckpt)
