@@ -1,0 +1,33 @@
+"""Figures shared by the notebooks: image grids and metric tables."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+
+def image_grid(rows: dict[str, torch.Tensor], n: int = 8, title: str | None = None):
+    """One row per entry (label -> (N,3,H,W) images in [0,1]); first ``n`` images of each."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        strip = torch.cat(list(images[:n].clamp(0, 1)), dim=2).permute(1, 2, 0).numpy()
+        ax.imshow(strip)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table(metrics: dict[str, float], models: list[str]) -> pd.DataFrame:
+    """Flat keys '<model>/<task>/<set>/<metric>' -> rows (model, task), columns (set, metric)."""
+    records = {}
+    for key, value in metrics.items():
+        model, task, subset, metric = key.split("/")
+        if model in models and metric != "n":
+            records.setdefault((model, task), {})[(subset, metric)] = value
+    table = pd.DataFrame.from_dict(records, orient="index")
+    table.index.names = ["model", "task"]
+    return table.sort_index(axis=1).reindex(models, level="model")

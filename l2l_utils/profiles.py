@@ -1,0 +1,48 @@
+"""One parameter, ``profile``, picks the scale; every default that depends on it lives here.
+
+* smoke    -- seconds per notebook on a 2-core CPU (CI, nbval);
+* embedded -- the main job (`make reproduce`): shipped clip-art data and the shipped tiny MAE;
+* imagenet -- full scale on GPUs: ILSVRC2012 folders, the public MAE ViT-L/16 checkpoint and the
+              standard Inception / OpenCLIP metric backbones (paths are parameters).
+"""
+from __future__ import annotations
+
+from l2l_utils import PROJECT_ROOT
+from l2l_utils.splits import (CLIPART_FORGET, CLIPART_PROXY, CLIPART_RETAIN, IMAGENET_FORGET,
+                              IMAGENET_RETAIN)
+
+_EMBEDDED = dict(
+    dataset="clipart", data_root=None,
+    forget=CLIPART_FORGET, retain=CLIPART_RETAIN, proxy=CLIPART_PROXY,
+    images_per_class=None, test_images_per_class=None,
+    mae_config="tiny", mae_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"),
+    eval_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],
+    backbone="mobilenetv2", backbone_weights=None, feature_size=128,
+    is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"),
+    unlearn_steps=400, batch_size=32, blr=1e-3, alpha=0.2, alphas=[0.05, 0.2, 1.0],
+    eval_batch_size=256, device="cpu",
+)
+
+PROFILES = {
+    "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
+              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0]},
+    "embedded": _EMBEDDED,
+    "imagenet": {**_EMBEDDED, "dataset": "imagenet", "forget": IMAGENET_FORGET, "retain": IMAGENET_RETAIN,
+                 "proxy": [], "images_per_class": 100, "test_images_per_class": 50,
+                 "mae_config": "vit_large_patch16", "mae_checkpoint": None,
+                 "backbone": "inception", "feature_size": 299, "is_classifier": None,
+                 "unlearn_steps": 1125, "batch_size": 32, "blr": 1e-4, "eval_batch_size": 64, "device": "cuda"},
+}
+
+
+def get_profile(name: str, **overrides) -> dict:
+    """The profile's settings with notebook parameters laid over them (None = keep the default)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose from {sorted(PROFILES)}")
+    settings = dict(PROFILES[name])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)} for profile {name!r}")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["profile"] = name
+    return settings

@@ -1,0 +1,54 @@
+"""Every notebook follows the conventions and runs top to bottom at the smoke profile."""
+import json
+import math
+
+import nbformat
+import pytest
+
+from l2l_utils import PROJECT_ROOT
+from l2l_utils.runner import notebooks, run_notebook
+
+NOTEBOOKS = notebooks()
+
+
+def test_there_are_notebooks():
+    assert [p.name for p in NOTEBOOKS][:2] == ["00_quickstart.ipynb", "05_unlearn_mae.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs_and_with_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
+
+
+def _finite_metrics(path):
+    result = json.loads(path.read_text())
+    values = result["metrics"].values()
+    assert values and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    assert result["meta"]["profile"] == "smoke"
+    return result
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_runs_at_smoke_profile(path, tmp_path):
+    run_notebook(path, "smoke", out_dir=tmp_path)
+    _finite_metrics(PROJECT_ROOT / "results" / "smoke" / f"{path.stem}.json")
+
+
+@pytest.mark.notebook
+def test_same_profile_and_seed_give_identical_results(tmp_path):
+    nb = NOTEBOOKS[1]
+    result = PROJECT_ROOT / "results" / "smoke" / f"{nb.stem}.json"
+    texts = []
+    for run in range(2):
+        for ckpt in (PROJECT_ROOT / "runs" / "smoke").glob("05_mae_*.pt"):
+            ckpt.unlink()  # a fresh run, not a resume
+        run_notebook(nb, "smoke", out_dir=tmp_path / str(run))
+        texts.append(result.read_text())
+    assert texts[0] == texts[1]
