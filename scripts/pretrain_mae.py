@@ -37,12 +37,13 @@ Rebuild: `python scripts/pretrain_mae.py` (same seed, same result on the same CP
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model, meta = pretrain_mae(load_clipart("train"), steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     test = load_clipart("test")
     meta.update(hole_mse(model, test), test_images=len(test), params=sum(p.numel() for p in model.parameters()),

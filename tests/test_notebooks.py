@@ -12,7 +12,8 @@ NOTEBOOKS = notebooks()
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS][:2] == ["00_quickstart.ipynb", "05_unlearn_mae.ipynb"]
+    names = [p.name for p in NOTEBOOKS]
+    assert names[0] == "00_quickstart.ipynb" and "05_unlearn_mae.ipynb" in names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -43,7 +44,7 @@ def test_runs_at_smoke_profile(path, tmp_path):
 
 @pytest.mark.notebook
 def test_same_profile_and_seed_give_identical_results(tmp_path):
-    nb = NOTEBOOKS[1]
+    nb = next(p for p in NOTEBOOKS if p.name == "05_unlearn_mae.ipynb")
     result = PROJECT_ROOT / "results" / "smoke" / f"{nb.stem}.json"
     texts = []
     for run in range(2):
