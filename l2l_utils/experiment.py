@@ -53,12 +53,9 @@ def load_base_model(cfg: dict):
 
 def load_metric_models(cfg: dict):
     """(feature backbone, IS classifier). Offline the backbone is the MobileNetV2 substitute."""
-    from l2l_utils.metrics import get_backbone, load_is_classifier
+    from l2l_utils.metrics import get_backbone, get_is_classifier
     backbone = get_backbone(cfg["backbone"], cfg["backbone_weights"], cfg["feature_size"], cfg["device"])
-    if cfg["is_classifier"] is None:
-        raise NotImplementedError("the imagenet profile's IS needs torchvision's Inception-v3 classifier; "
-                                  "set is_classifier to an in-domain classifier checkpoint meanwhile")
-    return backbone, load_is_classifier(cfg["is_classifier"]).to(cfg["device"])
+    return backbone, get_is_classifier(cfg["is_classifier"], cfg["is_classifier_weights"]).to(cfg["device"])
 
 
 def run_metadata(cfg: dict, seed: int) -> dict:

@@ -18,7 +18,7 @@ _EMBEDDED = dict(
     mae_config="tiny", mae_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"),
     eval_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],
     backbone="mobilenetv2", backbone_weights=None, feature_size=128,
-    is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"),
+    is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
     unlearn_steps=400, batch_size=32, blr=1e-3, alpha=0.2, alphas=[0.05, 0.2, 1.0],
     eval_batch_size=256, device="cpu",
 )
@@ -30,7 +30,7 @@ PROFILES = {
     "imagenet": {**_EMBEDDED, "dataset": "imagenet", "forget": IMAGENET_FORGET, "retain": IMAGENET_RETAIN,
                  "proxy": [], "images_per_class": 100, "test_images_per_class": 50,
                  "mae_config": "vit_large_patch16", "mae_checkpoint": None,
-                 "backbone": "inception", "feature_size": 299, "is_classifier": None,
+                 "backbone": "inception", "feature_size": 299, "is_classifier": "inception_v3",
                  "unlearn_steps": 1125, "batch_size": 32, "blr": 1e-4, "eval_batch_size": 64, "device": "cuda"},
 }
 

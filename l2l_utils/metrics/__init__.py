@@ -5,11 +5,11 @@ weights available the same code gives FID with Inception-v3 and the OpenCLIP ViT
 """
 from l2l_utils.metrics.backbones import (BACKBONES, BackboneWeightsError, FeatureBackbone, InceptionBackbone,
                                          MobileNetV2Backbone, OpenCLIPBackbone, get_backbone)
-from l2l_utils.metrics.classifier import DomainClassifier, load_is_classifier
+from l2l_utils.metrics.classifier import DomainClassifier, get_is_classifier, load_is_classifier
 from l2l_utils.metrics.image_metrics import (embedding_cosine, extract_features, fid_from_features,
                                              image_metrics, inception_score_from_logits, kid_from_features)
 
 __all__ = ["BACKBONES", "BackboneWeightsError", "FeatureBackbone", "InceptionBackbone", "MobileNetV2Backbone",
-           "OpenCLIPBackbone", "get_backbone", "DomainClassifier", "load_is_classifier", "embedding_cosine",
+           "OpenCLIPBackbone", "get_backbone", "DomainClassifier", "get_is_classifier", "load_is_classifier", "embedding_cosine",
            "extract_features", "fid_from_features", "image_metrics", "inception_score_from_logits",
            "kid_from_features"]

@@ -84,3 +84,40 @@ def load_is_classifier(path: str | Path = DEFAULT_CHECKPOINT) -> DomainClassifie
     model.class_names = list(ckpt["class_names"])
     model.meta = dict(ckpt.get("meta", {}))
     return model.eval()
+
+
+class ImageNetInceptionClassifier(nn.Module):
+    """torchvision Inception-v3 (IMAGENET1K_V1) logits for the ``imagenet`` profile's IS.
+
+    The released MAGE evaluation feeds it CIFAR-10-normalised inputs; we use its own ImageNet
+    normalisation (protocol decision 12). Inputs are (B, 3, H, W) in [0, 1], resized to 299.
+    """
+
+    def __init__(self, weights_path: str | Path | None = None):
+        super().__init__()
+        from torchvision.models import Inception_V3_Weights, inception_v3
+        if weights_path is None:
+            try:  # the usual torchvision download; offline it fails fast
+                self.net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
+            except Exception as err:
+                raise RuntimeError("could not download torchvision's Inception-v3 IMAGENET1K_V1 weights "
+                                   f"({err}); pass is_classifier_weights=<local inception_v3_google-*.pth>") from err
+        else:
+            if not Path(weights_path).is_file():
+                raise FileNotFoundError(f"Inception-v3 classifier weights {weights_path} not found")
+            self.net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+            self.net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        self.net.eval()
+        self.register_buffer("mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images01: Tensor) -> Tensor:
+        x = nn.functional.interpolate(images01.float(), size=(299, 299), mode="bilinear", align_corners=False)
+        return self.net((x - self.mean) / self.std)
+
+
+def get_is_classifier(name_or_path: str | Path, weights_path: str | Path | None = None) -> nn.Module:
+    """``"inception_v3"`` (the paper's ImageNet classifier) or the path of an in-domain checkpoint."""
+    if str(name_or_path) == "inception_v3":
+        return ImageNetInceptionClassifier(weights_path).eval()
+    return load_is_classifier(name_or_path)

@@ -1,0 +1,70 @@
+import pytest
+import torch
+from PIL import Image
+
+from l2l_utils.data import DataError
+from l2l_utils.experiment import load_experiment_data
+from l2l_utils.imagenet import load_imagenet
+from l2l_utils.metrics.classifier import get_is_classifier
+from l2l_utils.profiles import get_profile
+
+
+def test_profiles_and_overrides():
+    smoke = get_profile("smoke", alpha=0.5, unlearn_steps=None)
+    assert smoke["alpha"] == 0.5 and smoke["unlearn_steps"] == get_profile("smoke")["unlearn_steps"]
+    assert smoke["profile"] == "smoke"
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="unknown settings"):
+        get_profile("smoke", learning_rate=1.0)
+
+
+def test_smoke_data_respects_the_split():
+    cfg = get_profile("smoke")
+    data = load_experiment_data(cfg)
+    names = data["forget_test"].class_names
+    assert {names[i] for i in data["forget_test"].labels.tolist()} == set(cfg["forget"])
+    assert {names[i] for i in data["retain_train"].labels.tolist()} == set(cfg["retain"])
+    assert len(data["forget_test"]) == 8 * len(cfg["forget"])
+    assert len(data["retain_train"]) == 16 * len(cfg["retain"])
+
+
+def _jpeg_tree(root, split, wnids, n):
+    g = torch.Generator().manual_seed(0)
+    for wnid in wnids:
+        (root / split / wnid).mkdir(parents=True)
+        for i in range(n):
+            arr = (torch.rand(40, 50 + i, 3, generator=g) * 255).byte().numpy()
+            Image.fromarray(arr).save(root / split / wnid / f"{wnid}_{i}.JPEG")
+
+
+def test_imagenet_layout_reader(tmp_path):
+    _jpeg_tree(tmp_path, "train", ["n01", "n02"], 3)
+    data = load_imagenet(tmp_path, "train", ["n02", "n01"], images_per_class=2, size=32)
+    assert data.images.shape == (4, 3, 32, 32) and data.labels.tolist() == [0, 0, 1, 1]
+    assert data.class_names == ["n02", "n01"]
+    with pytest.raises(DataError, match="train/<wnid>"):
+        load_imagenet(tmp_path, "val", ["n01"], 2)
+    with pytest.raises(DataError, match="n03"):
+        load_imagenet(tmp_path, "train", ["n03"], 2)
+
+
+def test_imagenet_profile_without_data_root_is_a_clear_error():
+    with pytest.raises(DataError, match="data_root"):
+        load_experiment_data(get_profile("imagenet"))
+
+
+def test_inception_is_classifier_wiring_without_real_weights(tmp_path, monkeypatch):
+    from torchvision.models import inception_v3
+    torch.manual_seed(0)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), tmp_path / "w.pth")
+    clf = get_is_classifier("inception_v3", tmp_path / "w.pth")
+    assert clf(torch.rand(2, 3, 64, 64)).shape == (2, 1000)
+    with pytest.raises(FileNotFoundError):
+        get_is_classifier("inception_v3", tmp_path / "absent.pth")
+
+    def offline(**kw):
+        raise OSError("no network")
+    monkeypatch.setattr("torchvision.models.inception_v3", offline)
+    with pytest.raises(RuntimeError, match="is_classifier_weights"):
+        get_is_classifier("inception_v3")
