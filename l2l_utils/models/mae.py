@@ -258,3 +258,36 @@ def load_mae_checkpoint(path, config: str | dict) -> MAEGenerator:
     model = build_mae(config)
     load_state_dict_strict(model, state, str(path))
     return MAEGenerator(model).eval()
+
+
+@torch.no_grad()
+def parity_outputs(case: dict) -> dict:
+    """Every output of the reference-fixture MAE case (``parity.run_reference_case``)."""
+    from l2l_utils.models.parity import constructor_args
+    cfg = case["config"]
+    eps = cfg.get("norm_layer_eps", 1e-6)
+    if eps != 1e-6:
+        raise ValueError(f"our MAE uses LayerNorm eps 1e-6 (as the reference factories); fixture has {eps}")
+    allowed = {"img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "decoder_embed_dim",
+               "decoder_depth", "decoder_num_heads", "mlp_ratio", "norm_pix_loss"}
+    model = MaskedAutoencoderViT(**constructor_args(cfg, allowed))
+    load_state_dict_strict(model, case["state_dict"], "fixture state_dict")
+    model.eval()
+    x, noise = case["inputs"]["imgs"], case["inputs"]["noise"]
+    ratio = float(case["inputs"]["mask_ratio"])
+    len_keep = int(model.num_patches * (1 - ratio))
+    ids_shuffle, ids_keep, _ = masking_indices(noise, len_keep)
+    latent, mask, ids_restore = model.forward_encoder(x, ratio, noise=noise)
+    pred = model.forward_decoder(latent, ids_restore)
+    loss_with = {}
+    for flag in (False, True):
+        model.norm_pix_loss = flag
+        loss_with[flag] = model.forward_loss(x, pred, mask)
+    model.norm_pix_loss = bool(cfg.get("norm_pix_loss", False))
+    return {
+        "patch_embed": model.patch_embed(x), "ids_shuffle": ids_shuffle, "ids_keep": ids_keep,
+        "latent": latent, "mask": mask, "ids_restore": ids_restore, "pred": pred,
+        "loss": loss_with[model.norm_pix_loss], "loss_norm_pix_false": loss_with[False],
+        "loss_norm_pix_true": loss_with[True], "target_patchified": model.patchify(x),
+        "pred_unpatchified": model.unpatchify(pred),
+    }
