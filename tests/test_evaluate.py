@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from l2l_utils.data import synthetic_dataset
+from l2l_utils.evaluate import claim_check, evaluate, generate, metric_name
+from l2l_utils.metrics import get_backbone
+from l2l_utils.plots import metrics_table
+
+
+def test_batched_generation_equals_one_batch(micro_mae):
+    x = torch.rand(10, 3, 32, 32)
+    whole = generate(micro_mae, x, "center_0.5", batch_size=10)
+    chunks = generate(micro_mae, x, "center_0.5", batch_size=3)
+    torch.testing.assert_close(whole, chunks, rtol=1e-5, atol=1e-6)  # only summation order differs
+
+
+def test_metric_names_carry_the_substitution():
+    assert metric_name("fid", "MNv2") == "fid_MNv2"
+    assert metric_name("kid_std", "MNv2") == "kid_std_MNv2"
+    assert metric_name("is_mean", "MNv2") == "is_mean_domain"
+    assert metric_name("n", "MNv2") == "n"
+
+
+def test_claim_check_arithmetic():
+    m = {f"{model}/t/{s}/{k}_B": v for model, s, k, v in [
+        ("original", "forget", "fid", 10.0), ("unlearned", "forget", "fid", 30.0),
+        ("original", "retain", "fid", 20.0), ("unlearned", "retain", "fid", 22.0),
+        ("original", "retain", "cosine", 0.9), ("unlearned", "retain", "cosine", 0.88),
+        ("original", "forget", "cosine", 0.8), ("unlearned", "forget", "cosine", 0.5)]}
+    c = claim_check(m, "t", backbone="B")
+    assert c["forget_fid_ratio"] == 3.0
+    assert c["retain_fid_growth"] == pytest.approx(0.1)
+    assert c["retain_cosine_drop"] == pytest.approx(0.02) and c["forget_cosine_drop"] == pytest.approx(0.3)
+
+
+def test_evaluate_scores_each_set_and_caches_reference_features(micro_mae):
+    data = synthetic_dataset(n_per_class=6, num_classes=2, size=32)
+    sets = {"retain": data.subset(data.labels == 0), "forget": data.subset(data.labels == 1)}
+    backbone = get_backbone("mobilenetv2", input_size=64)
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 4))
+    cache = {}
+    metrics, images = evaluate(micro_mae, sets, ["center_0.5"], backbone, classifier, feature_cache=cache)
+    assert len(cache) == 2 and set(images) == {("center_0.5", "retain"), ("center_0.5", "forget")}
+    assert metrics["center_0.5/forget/n"] == 6
+    table = metrics_table({f"m/{k}": v for k, v in metrics.items()}, ["m"])
+    assert ("forget", "fid_MNv2") in table.columns and table.shape[0] == 1
