@@ -47,7 +47,7 @@ def main():
     model, meta = pretrain_mae(load_clipart("train"), steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     test = load_clipart("test")
     meta.update(hole_mse(model, test), test_images=len(test), params=sum(p.numel() for p in model.parameters()),
-                machine=platform.processor() or platform.machine(), torch=torch.__version__,
+                machine=platform.processor() or platform.machine(), torch=str(torch.__version__),
                 threads=torch.get_num_threads())
     atomic_torch_save({"model": model.mae.state_dict(), "config": meta["config"], "meta": meta}, args.out)
 

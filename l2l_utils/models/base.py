@@ -54,3 +54,16 @@ def load_state_dict_strict(module: nn.Module, state_dict: dict, source: str) -> 
                          f"unexpected keys [{show(unexpected)}]; shape mismatches [{show(shapes)}]. "
                          "Is this the checkpoint of the configured architecture?")
     module.load_state_dict(state_dict, strict=True)
+
+
+def init_vit_weights(modules) -> None:
+    """MAE/MAGE initialisation of a transformer's layers: Xavier-uniform linear weights, zero biases,
+    unit LayerNorms (facebookresearch/mae ``_init_weights``)."""
+    for m in modules:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

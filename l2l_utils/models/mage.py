@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from timm.layers import Mlp, PatchEmbed
 from torch import nn
 
-from l2l_utils.models.base import I2IGenerator, load_state_dict_strict
+from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict
 from l2l_utils.models.mae import IMAGENET_MEAN, sincos_pos_embed
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 
@@ -173,15 +173,7 @@ class MaskedGenerativeEncoderViT(nn.Module):
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         for p in (self.cls_token, self.mask_token, self.decoder_pos_embed_learned):
             nn.init.normal_(p, std=0.02)
-        for name, m in self.named_modules():
-            if name.startswith("vqgan"):
-                continue
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_vit_weights(m for name, m in self.named_modules() if not name.startswith("vqgan"))
 
     @property
     def vocab_size(self) -> int:
