@@ -24,16 +24,26 @@ def metric_name(metric: str, backbone: str) -> str:
 
 @torch.no_grad()
 def generate(model, images: torch.Tensor, task: str, batch_size: int = 128, seed: int = 0,
-             device: str | torch.device = "cpu") -> torch.Tensor:
-    """Fill the hole of ``task`` in every image, a batch at a time (never image by image)."""
+             device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill the hole of ``task`` in every image, a batch at a time (never image by image).
+
+    Returns the outputs and the (N, 1, H, W) masks they were generated under."""
     g = torch.Generator().manual_seed(seed)
     size, patch = images.shape[-1], getattr(model, "patch_size", 1)
-    out = []
+    out, masks = [], []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
         mask = make_mask(task, len(x), size, patch, g).to(device)
         out.append(model.inpaint(x, mask, generator=g).cpu())
-    return torch.cat(out)
+        masks.append(mask.expand(len(x), -1, -1, -1).cpu())
+    return torch.cat(out), torch.cat(masks)
+
+
+def hole_mse(generated: torch.Tensor, ground_truth: torch.Tensor, masks: torch.Tensor) -> float:
+    """Mean squared error in [0, 1] pixels inside the holes: how faithfully the hidden content is
+    reconstructed, the paper's definition of (not) forgetting, free of the features of the given region."""
+    se = ((generated - ground_truth) ** 2 * masks).sum()
+    return float(se / (masks.sum() * generated.shape[1]))
 
 
 def evaluate(model, test_sets: dict[str, ImageDataset], tasks, backbone, classifier, batch_size: int = 128,
@@ -50,9 +60,10 @@ def evaluate(model, test_sets: dict[str, ImageDataset], tasks, backbone, classif
             key = (name, backbone.name, len(data))
             if key not in cache:
                 cache[key] = extract_features(backbone, data.images, batch_size)
-            gen = generate(model, data.images, task, batch_size, seed, device)
+            gen, masks = generate(model, data.images, task, batch_size, seed, device)
             images[(task, name)] = gen
             m = image_metrics(gen, data.images, backbone, classifier, batch_size, gt_features=cache[key])
+            m["hole_mse"] = hole_mse(gen, data.images, masks)
             for metric, value in m.items():
                 metrics[f"{task}/{name}/{metric_name(metric, backbone.name)}"] = value
     return metrics, images
@@ -68,4 +79,8 @@ def claim_check(metrics: dict, task: str, before: str = "original", after: str =
         "retain_fid_growth": get(after, "retain", "fid") / get(before, "retain", "fid") - 1,
         "retain_cosine_drop": get(before, "retain", "cosine") - get(after, "retain", "cosine"),
         "forget_cosine_drop": get(before, "forget", "cosine") - get(after, "forget", "cosine"),
+        "forget_hole_mse_ratio": (metrics[f"{after}/{task}/forget/hole_mse"]
+                                  / metrics[f"{before}/{task}/forget/hole_mse"]),
+        "retain_hole_mse_ratio": (metrics[f"{after}/{task}/retain/hole_mse"]
+                                  / metrics[f"{before}/{task}/retain/hole_mse"]),
     }

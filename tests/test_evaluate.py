@@ -2,16 +2,27 @@ import pytest
 import torch
 
 from l2l_utils.data import synthetic_dataset
-from l2l_utils.evaluate import claim_check, evaluate, generate, metric_name
+from l2l_utils.evaluate import claim_check, evaluate, generate, hole_mse, metric_name
 from l2l_utils.metrics import get_backbone
 from l2l_utils.plots import metrics_table
 
 
 def test_batched_generation_equals_one_batch(micro_mae):
     x = torch.rand(10, 3, 32, 32)
-    whole = generate(micro_mae, x, "center_0.5", batch_size=10)
-    chunks = generate(micro_mae, x, "center_0.5", batch_size=3)
+    whole, masks = generate(micro_mae, x, "center_0.5", batch_size=10)
+    chunks, _ = generate(micro_mae, x, "center_0.5", batch_size=3)
     torch.testing.assert_close(whole, chunks, rtol=1e-5, atol=1e-6)  # only summation order differs
+    assert masks.shape == (10, 1, 32, 32) and masks[:, :, 16, 16].eq(1).all()
+
+
+def test_hole_mse_only_counts_the_hole():
+    gt = torch.zeros(2, 3, 4, 4)
+    gen = torch.ones(2, 3, 4, 4)
+    masks = torch.zeros(2, 1, 4, 4)
+    masks[:, :, :2] = 1
+    assert hole_mse(gen, gt, masks) == 1.0
+    gen[:, :, 2:] = 5.0  # errors outside the hole do not count
+    assert hole_mse(gen, gt, masks) == 1.0
 
 
 def test_metric_names_carry_the_substitution():
@@ -27,10 +38,13 @@ def test_claim_check_arithmetic():
         ("original", "retain", "fid", 20.0), ("unlearned", "retain", "fid", 22.0),
         ("original", "retain", "cosine", 0.9), ("unlearned", "retain", "cosine", 0.88),
         ("original", "forget", "cosine", 0.8), ("unlearned", "forget", "cosine", 0.5)]}
+    m.update({"original/t/forget/hole_mse": 0.1, "unlearned/t/forget/hole_mse": 0.3,
+              "original/t/retain/hole_mse": 0.1, "unlearned/t/retain/hole_mse": 0.1})
     c = claim_check(m, "t", backbone="B")
     assert c["forget_fid_ratio"] == 3.0
     assert c["retain_fid_growth"] == pytest.approx(0.1)
     assert c["retain_cosine_drop"] == pytest.approx(0.02) and c["forget_cosine_drop"] == pytest.approx(0.3)
+    assert c["forget_hole_mse_ratio"] == pytest.approx(3.0) and c["retain_hole_mse_ratio"] == 1.0
 
 
 def test_evaluate_scores_each_set_and_caches_reference_features(micro_mae):
