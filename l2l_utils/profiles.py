@@ -21,11 +21,14 @@ _EMBEDDED = dict(
     is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
     unlearn_steps=400, batch_size=32, blr=1e-3, alpha=0.2, alphas=[0.05, 0.2, 1.0],
     eval_batch_size=256, device="cpu",
+    # 01_theory_gaussian: the toy is the same at every profile; only steps and Monte Carlo samples scale.
+    theory=dict(unlearn_steps=100, ascent_steps=600, record_every=1, mc_samples=400_000),
 )
 
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
-              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0]},
+              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0],
+              "theory": dict(unlearn_steps=40, ascent_steps=120, record_every=2, mc_samples=20_000)},
     "embedded": _EMBEDDED,
     "imagenet": {**_EMBEDDED, "dataset": "imagenet", "forget": IMAGENET_FORGET, "retain": IMAGENET_RETAIN,
                  "proxy": [], "images_per_class": 100, "test_images_per_class": 50,

@@ -18,10 +18,6 @@ import torch
 
 from l2l_utils.theory import DTYPE, gaussian_kl_t, linear_gaussian_mi_t
 
-THEORY_SETTINGS = {
-    "smoke": {"unlearn_steps": 40, "ascent_steps": 120, "record_every": 2, "mc_samples": 20_000},
-    "embedded": {"unlearn_steps": 100, "ascent_steps": 600, "record_every": 1, "mc_samples": 400_000},
-}
 # The toy itself is the same at every profile; only the number of steps and samples scales.
 TOY = {"d": 16, "observed": 11, "k": 10, "sigma_e": 0.1, "sigma_d": 0.1, "floor": 1e-5, "alpha": 0.2}
 ALPHA_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)  # decision 5's grid, widened
@@ -29,9 +25,9 @@ FLOOR_GRID = (1e-3, 1e-4, 1e-5, 1e-6)
 
 
 def theory_settings(profile: str) -> dict:
-    if profile not in THEORY_SETTINGS:
-        raise ValueError(f"unknown profile {profile!r} for the theory notebook; use one of {sorted(THEORY_SETTINGS)}")
-    return {**TOY, **THEORY_SETTINGS[profile]}
+    """The toy plus the profile's step and sample counts (``l2l_utils.profiles``, key "theory")."""
+    from l2l_utils.profiles import get_profile
+    return {**TOY, **get_profile(profile)["theory"]}
 
 
 @dataclass(frozen=True)
