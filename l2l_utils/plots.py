@@ -25,9 +25,23 @@ def metrics_table(metrics: dict[str, float], models: list[str]) -> pd.DataFrame:
     """Flat keys '<model>/<task>/<set>/<metric>' -> rows (model, task), columns (set, metric)."""
     records = {}
     for key, value in metrics.items():
-        model, task, subset, metric = key.split("/")
+        parts = key.split("/")
+        if len(parts) != 4:  # e.g. claim/<task>/<check>
+            continue
+        model, task, subset, metric = parts
         if model in models and metric != "n":
             records.setdefault((model, task), {})[(subset, metric)] = value
     table = pd.DataFrame.from_dict(records, orient="index")
     table.index.names = ["model", "task"]
     return table.sort_index(axis=1).reindex(models, level="model")
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as a GitHub Markdown table (index levels first), without extra dependencies."""
+    flat = table.reset_index()
+    header = ["/".join(str(p) for p in c if p != "") if isinstance(c, tuple) else str(c) for c in flat.columns]
+
+    def cell(v):
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    rows = [" | ".join(cell(v) for v in row) for row in flat.itertuples(index=False)]
+    return "\n".join([" | ".join(header), " | ".join("---" for _ in header)] + rows)

@@ -58,3 +58,11 @@ def test_evaluate_scores_each_set_and_caches_reference_features(micro_mae):
     assert metrics["center_0.5/forget/n"] == 6
     table = metrics_table({f"m/{k}": v for k, v in metrics.items()}, ["m"])
     assert ("forget", "fid_MNv2") in table.columns and table.shape[0] == 1
+
+
+def test_markdown_table():
+    from l2l_utils.plots import to_markdown
+    m = {"a/t/forget/fid_B": 1.23456, "a/t/retain/fid_B": 2.0, "claim/t/x": 9.0}
+    text = to_markdown(metrics_table(m, ["a"]))
+    assert text.splitlines()[0] == "model | task | forget/fid_B | retain/fid_B"
+    assert text.splitlines()[2] == "a | t | 1.235 | 2.000"
