@@ -44,11 +44,28 @@ def load_experiment_data(cfg: dict, seed: int = 0) -> dict[str, ImageDataset]:
     raise ValueError(f"unknown dataset {cfg['dataset']!r}")
 
 
-def load_base_model(cfg: dict):
+def load_base_model(cfg: dict, retrain: bool = False, seed: int = 0):
+    """The shipped/public base MAE, or (``retrain=True``, embedded data only) one pre-trained anew
+    with ``cfg["pretrain_steps"]`` steps and cached under ``runs/<profile>/``."""
     from l2l_utils.models.mae import load_mae_checkpoint
+    if retrain:
+        return _retrained_mae(cfg, seed).to(cfg["device"])
     if cfg["mae_checkpoint"] is None:
         raise FileNotFoundError("set mae_checkpoint to a local mae_visualize_vit_large.pth (facebookresearch/mae)")
     return load_mae_checkpoint(cfg["mae_checkpoint"], cfg["mae_config"]).to(cfg["device"])
+
+
+def _retrained_mae(cfg: dict, seed: int):
+    from l2l_utils.io import atomic_torch_save
+    from l2l_utils.models.mae import load_mae_checkpoint
+    from l2l_utils.pretrain import pretrain_mae
+    if cfg["dataset"] != "clipart":
+        raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
+    path = PROJECT_ROOT / "runs" / cfg["profile"] / f"mae_{cfg['mae_config']}_pretrain{cfg['pretrain_steps']}_seed{seed}.pt"
+    if not path.is_file():
+        model, meta = pretrain_mae(load_clipart("train"), cfg["mae_config"], steps=cfg["pretrain_steps"], seed=seed)
+        atomic_torch_save({"model": model.mae.state_dict(), "config": cfg["mae_config"], "meta": meta}, path)
+    return load_mae_checkpoint(path, cfg["mae_config"])
 
 
 def load_metric_models(cfg: dict):

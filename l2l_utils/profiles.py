@@ -16,6 +16,7 @@ _EMBEDDED = dict(
     forget=CLIPART_FORGET, retain=CLIPART_RETAIN, proxy=CLIPART_PROXY,
     images_per_class=None, test_images_per_class=None,
     mae_config="tiny", mae_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"),
+    pretrain_steps=2500,  # as scripts/pretrain_mae.py made the shipped checkpoint
     eval_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],
     backbone="mobilenetv2", backbone_weights=None, feature_size=128,
     is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
@@ -27,7 +28,7 @@ _EMBEDDED = dict(
 
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
-              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0],
+              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0], "pretrain_steps": 4,
               "theory": dict(unlearn_steps=40, ascent_steps=120, record_every=2, mc_samples=20_000)},
     "embedded": _EMBEDDED,
     "imagenet": {**_EMBEDDED, "dataset": "imagenet", "forget": IMAGENET_FORGET, "retain": IMAGENET_RETAIN,

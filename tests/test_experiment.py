@@ -68,3 +68,14 @@ def test_inception_is_classifier_wiring_without_real_weights(tmp_path, monkeypat
     monkeypatch.setattr("torchvision.models.inception_v3", offline)
     with pytest.raises(RuntimeError, match="is_classifier_weights"):
         get_is_classifier("inception_v3")
+
+
+def test_a_parameter_retrains_the_base_model():
+    from l2l_utils.experiment import load_base_model
+    cfg = get_profile("smoke", pretrain_steps=2)
+    retrained = load_base_model(cfg, retrain=True, seed=5)
+    shipped = load_base_model(cfg)
+    assert retrained.mae.num_patches == shipped.mae.num_patches
+    assert not torch.equal(retrained.mae.blocks[0].attn.qkv.weight, shipped.mae.blocks[0].attn.qkv.weight)
+    with pytest.raises(ValueError, match="embedded data"):
+        load_base_model(get_profile("imagenet"), retrain=True)
