@@ -4,9 +4,24 @@ Li et al. (ICLR 2024) write every I2I generator as h = D o E and unlearn by tuni
 exposes exactly what the objectives need, with images in [0, 1] and masks as in ``l2l_utils.masks``:
 
 * ``encode(x, mask)`` -- the embedding the unlearning loss is computed on (differentiable);
-* ``encoder_parameters()`` / ``decoder_parameters()`` -- what unlearning trains / keeps frozen;
+* ``encoder_parameters()`` / ``decoder_parameters()`` -- what unlearning trains / keeps frozen (the
+  MAX LOSS, NOISY LABEL and RETAIN LABEL baselines train both: protocol §4);
 * ``generative_loss(x, mask)`` -- the family's own training loss (MAX LOSS / NOISY LABEL baselines);
 * ``inpaint(x, mask, generator)`` -- batched generation of the hole, seeded explicitly.
+
+The unlearning methods (``l2l_utils.unlearn``: ours and the four baselines of protocol §4) need a
+little more, so that each of them is written once for every family:
+
+* ``draw(x, generator)`` -- the randomness of one forward pass (diffusion: noise level and noise),
+  drawn once and passed to teacher and student alike; ``None`` for deterministic families;
+* ``embed(x, mask, draw)`` -- ``encode`` under a given draw;
+* ``noise_embedding(x, noise, mask, draw)`` -- E(T n), the embedding OURS pulls forget samples to;
+* ``outputs(x, mask, draw)`` -- the differentiable prediction in the family's own output space
+  (MAE: the normalised image; MAGE: token logits; Palette: the predicted noise);
+* ``target(x, mask, draw)`` / ``noise_target(x, mask, generator)`` -- the true training target in
+  that space, and a noise one (NOISY LABEL);
+* ``output_loss(pred, target, mask)`` -- the family's training loss of a prediction against a
+  target, over the hole, so that ``output_loss(outputs(x), target(x))`` is ``generative_loss``.
 """
 from __future__ import annotations
 
@@ -33,6 +48,33 @@ class I2IGenerator(nn.Module):
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    # -- interface extension for the unlearning methods (see the module docstring) -----------------
+
+    def draw(self, x: torch.Tensor, generator: torch.Generator | None):
+        """Deterministic families have no per-pass randomness to share."""
+        return None
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor, draw=None):
+        return self.encode(x, mask)
+
+    def noise_embedding(self, x: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor, draw=None):
+        """E(T n): the noise image seen through the same mask (Li et al. 2024, Eq. 10)."""
+        return self.embed(noise, mask, draw)
+
+    def outputs(self, x: torch.Tensor, mask: torch.Tensor, draw=None):
+        raise NotImplementedError(f"{type(self).__name__} does not implement outputs(); "
+                                  "the output-space baselines (max_loss, noisy_label, retain_label) need it")
+
+    def target(self, x: torch.Tensor, mask: torch.Tensor, draw=None):
+        raise NotImplementedError(f"{type(self).__name__} does not implement target(); max_loss needs it")
+
+    def noise_target(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator):
+        raise NotImplementedError(f"{type(self).__name__} does not implement noise_target(); noisy_label needs it")
+
+    def output_loss(self, pred, target, mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement output_loss(); "
+                                  "max_loss and noisy_label need it")
 
     def freeze_decoder(self) -> None:
         """The decoder of the unlearned model is the original one (h = D_0 o E)."""

@@ -230,9 +230,27 @@ class MAEGenerator(I2IGenerator):
 
     def reconstruct(self, x, mask):
         """The decoder's prediction of the whole image in [0, 1] (differentiable, not composited)."""
+        return self.outputs(x, mask) * self.std + self.mean
+
+    # unlearning interface (l2l_utils.models.base); the output space is the normalised image
+
+    def outputs(self, x, mask, draw=None):
+        """The decoder's whole-image prediction, (B, C, H, W), in the ImageNet-normalised pixel space."""
         latent, _, ids_restore = self._encode_masked(x, mask)
-        pred = self.mae.unpatchify(self.mae.forward_decoder(latent, ids_restore))
-        return pred * self.std + self.mean
+        return self.mae.unpatchify(self.mae.forward_decoder(latent, ids_restore))
+
+    def target(self, x, mask, draw=None):
+        return (x - self.mean) / self.std
+
+    def noise_target(self, x, mask, generator):
+        """NOISY LABEL's target: a noise image (``make_noise`` "normal", the default noise of OURS), normalised."""
+        from l2l_utils.unlearn.objectives import make_noise  # the unlearn package imports the models
+        return self.target(make_noise(x, "normal", generator), mask)
+
+    def output_loss(self, pred, target, mask):
+        """MAE's loss: per-patch MSE averaged over the removed patches (``forward_loss``)."""
+        m = self.patch_mask(mask, pred.shape[0]).to(pred.device)
+        return self.mae.forward_loss(target, self.mae.patchify(pred), m)
 
     @torch.no_grad()
     def inpaint(self, x, mask, generator=None):

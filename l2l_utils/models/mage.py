@@ -353,10 +353,31 @@ class MAGEGenerator(I2IGenerator):
 
     def generative_loss(self, x, mask):
         """MAGE's masked-token loss with the hole's tokens masked; targets are the tokens of the full x."""
+        return self.output_loss(self.outputs(x, mask), self.target(x, mask), mask)
+
+    # unlearning interface (l2l_utils.models.base); the output space is the token logits
+
+    def outputs(self, x, mask, draw=None):
+        """Logits (B, 1+L, vocab) at every position: what the reference's RETAIN LABEL regresses
+        (its B x 257 x 2025 logit MSE, protocol §4)."""
         token_indices, masked = self._masked_input(x, mask)
         latent = self.mage.forward_encoder(token_indices)
-        logits = self.mage.forward_decoder(latent, torch.zeros_like(masked), masked)
-        return self.mage.forward_loss(self.mage.tokenize(x), logits, masked)
+        return self.mage.forward_decoder(latent, torch.zeros_like(masked), masked)
+
+    def target(self, x, mask, draw=None):
+        return self.mage.tokenize(x)
+
+    def noise_target(self, x, mask, generator):
+        """NOISY LABEL's noise token ids, clip(round(N(mean, std^2)), 0, K-1) with the batch-scalar mean and
+        std of the true ids (reference ``full_model_noise``, protocol §4)."""
+        ids = self.target(x, mask).float()
+        z = torch.randn(ids.shape, generator=generator, device=generator.device).to(ids.device)
+        return (z * ids.std() + ids.mean()).round().clamp(0, self.mage.codebook_size - 1).long()
+
+    def output_loss(self, pred, target, mask):
+        """Label-smoothed CE of the codebook logits against target ids, over the hole's tokens."""
+        masked = pad_class_column(self.token_mask(mask, pred.shape[0]).to(pred.device), False)
+        return self.mage.forward_loss(target, pred, masked)
 
     @torch.no_grad()
     def inpaint(self, x, mask, generator=None, num_iter: int = 20, choice_temperature: float = 6.0):

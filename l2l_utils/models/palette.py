@@ -338,8 +338,44 @@ class PaletteGenerator(I2IGenerator):
         Draws from ``generator`` (the global RNG if None: training noise needs no pairing).
         """
         d = self.draw(x, generator)
-        eps = self.unet(self._unet_input(x, mask, d), d.gammas)
-        return F.mse_loss(mask * d.noise, mask * eps)
+        return self.output_loss(self.outputs(x, mask, d), self.target(x, mask, d), mask)
+
+    # unlearning interface (l2l_utils.models.base); the output space is the predicted noise
+
+    @staticmethod
+    def _require(draw: PaletteDraw | None) -> PaletteDraw:
+        if draw is None:
+            raise ValueError("Palette needs an explicit draw= shared by teacher and student; "
+                             "see PaletteGenerator.draw")
+        return draw
+
+    def embed(self, x, mask, draw=None):
+        return self.encode(x, mask, draw=self._require(draw))
+
+    def noise_embedding(self, x, noise, mask, draw=None):
+        """The reference teacher's forget target (protocol §3, decision 10 default "code"): the hole of the
+        noisy input is the draw's pure noise, while the condition and the known region still show x.
+        ``noise`` (a noise image) is not used."""
+        labels = -torch.ones(x.shape[0], device=x.device, dtype=x.dtype)
+        return self.encode(x, mask, draw=self._require(draw), labels=labels)
+
+    def outputs(self, x, mask, draw=None):
+        """The predicted noise (B, 3, H, W) for the plain noisy input of ``draw``."""
+        d = self._require(draw)
+        return self.unet(self._unet_input(x, mask, d), d.gammas)
+
+    def target(self, x, mask, draw=None):
+        return self._require(draw).noise
+
+    def noise_target(self, x, mask, generator):
+        raise NotImplementedError(
+            "NOISY LABEL is not implemented for Palette: the reference ('--learn_noise 1', 'Random label') "
+            "replaces the forget *input* by pure noise and keeps the noise target, which is not a target "
+            "substitution; use max_loss, retain_label, random_encoder or ours")
+
+    def output_loss(self, pred, target, mask):
+        """Palette's loss: MSE(mask * target, mask * predicted noise), mean over all elements."""
+        return F.mse_loss(mask * target, mask * pred)
 
     @torch.no_grad()
     def inpaint(self, x, mask, generator: torch.Generator | None = None, steps: int | None = None):

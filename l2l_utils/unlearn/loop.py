@@ -1,16 +1,23 @@
-"""The unlearning loop: encoder-only training, checkpoint/resume, non-finite guard, DDP-ready.
+"""The unlearning loop: any method of ``baselines.METHODS``, optional SalUn weight saliency,
+checkpoint/resume, non-finite guard, DDP-ready.
 
 Defaults follow the released MAGE unlearning code (Li et al. 2024; protocol reference Sec. 5.1):
 AdamW (0.9, 0.95), weight decay 0.05 (none on biases and norms), lr = blr * global_batch / 256,
 linear warm-up over 5/6 of the run then half-cosine to 0 (their 6 epochs with 5 warm-up), gradient
 clipping at 3.0, a balanced 1:1 forget/retain batch. Under ``torchrun`` the objective is wrapped in
 DistributedDataParallel and every rank draws from its own seeded stream (seed + 1000 * rank).
+
+Each method trains what the protocol's table says (§4): OURS and RANDOM ENCODER the encoder (the
+decoder is frozen), MAX LOSS, NOISY LABEL and RETAIN LABEL the full model. With ``saliency`` set,
+SalUn's mask (Fan et al., ICLR 2024; SalUn protocol §1) restricts training to the top fraction of the
+trained weights by the magnitude of the method's forget-term gradient at the original weights; the
+others never move, not even through AdamW's weight decay or moments (SalUn decision 1).
 """
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +28,8 @@ from l2l_utils.data import ImageDataset
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.masks import make_mask
 from l2l_utils.pretrain import augment
-from l2l_utils.unlearn.objectives import OursObjective
+from l2l_utils.unlearn.baselines import METHODS, build_objective
+from l2l_utils.unlearn.saliency import MaskedUpdate, forget_gradients, topk_mask
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -43,10 +51,13 @@ class UnlearnConfig:
     augment: bool = True
     seed: int = 0
     checkpoint_every: int = 100
+    saliency: float | None = None      # SalUn top-k ratio of trained weights (0.5 published); None = all
 
     def __post_init__(self):
-        if self.method != "ours":
-            raise ValueError(f"unknown method {self.method!r}; implemented: 'ours'")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        if self.saliency is not None and not 0 < self.saliency <= 1:
+            raise ValueError(f"saliency is the kept fraction of weights, in (0, 1]; got {self.saliency}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
         self.tasks = tuple(self.tasks)
@@ -59,9 +70,19 @@ def lr_at(step: int, cfg: UnlearnConfig, base_lr: float) -> float:
     return base_lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, cfg.steps - warmup)))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Encoder parameters only; no weight decay on biases, norms and tokens (ndim < 2)."""
-    params = [p for p in model.encoder_parameters() if p.requires_grad]
+def trained_parameters(model: torch.nn.Module, trains: str) -> dict[str, torch.nn.Parameter]:
+    """The named parameters a method trains: the encoder's ("encoder") or the encoder's and the
+    decoder's ("full"), those that require grad, in the model's order."""
+    chosen = list(model.encoder_parameters())
+    if trains == "full":
+        chosen += list(model.decoder_parameters())
+    ids = {id(p) for p in chosen}
+    return {n: p for n, p in model.named_parameters() if id(p) in ids and p.requires_grad}
+
+
+def param_groups(params: dict[str, torch.nn.Parameter], weight_decay: float) -> list[dict]:
+    """No weight decay on biases, norms and tokens (ndim < 2)."""
+    params = list(params.values())
     return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
 
@@ -72,6 +93,32 @@ def _rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def saliency_batches(forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfig, patch: int, device):
+    """One ordered pass over the forget set (no augmentation), each batch with retain images (RETAIN
+    LABEL's forget target needs them), a mask and the generator for the objective's own draws.
+
+    The generator is seeded with ``cfg.seed`` alone, apart from the training stream, so the mask is
+    the same on every rank and on every resume.
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    size = forget.images.shape[-1]
+    for i, start in enumerate(range(0, len(forget), cfg.batch_size)):
+        x_f = forget.images[start:start + cfg.batch_size]
+        x_r = retain.images[torch.arange(start, start + len(x_f)) % len(retain)]
+        mask = make_mask(cfg.tasks[i % len(cfg.tasks)], len(x_f), size, patch, g)
+        yield x_r.to(device), x_f.to(device), mask.to(device), g
+
+
+def saliency_mask_for(objective, params: dict, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfig,
+                      device) -> dict[str, torch.Tensor]:
+    """SalUn's mask for any method: global top-``cfg.saliency`` of |grad of the method's forget term|
+    summed over the forget set at the current (original) weights (SalUn protocol §1)."""
+    patch = getattr(objective.student, "patch_size", 1)
+    grads = forget_gradients(params, lambda batch: objective.terms(*batch)[1],
+                             saliency_batches(forget, retain, cfg, patch, device))
+    return {n: m.bool() for n, m in topk_mask(grads, cfg.saliency).items()}
+
+
 def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfig,
             checkpoint: str | Path | None = None, resume: bool = False, device: str | torch.device = "cpu",
             progress: bool = True):
@@ -79,7 +126,8 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
 
     ``retain`` may be the real retain set or a proxy (other classes). With ``checkpoint`` the run is
     saved every ``checkpoint_every`` steps (temp file + rename) and, with ``resume=True``, continued
-    from the saved step with the same optimiser, schedule and random streams.
+    from the saved step with the same optimiser, schedule, random streams and saliency mask (stored
+    in the checkpoint). ``model`` is always the original model, also when resuming.
     """
     if len(forget) == 0 or len(retain) == 0:
         raise ValueError(f"empty forget ({len(forget)}) or retain ({len(retain)}) set")
@@ -88,20 +136,29 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
     model.to(device)
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     model.eval()  # no dropout in the student: h_0 is an exact fixed point of the retain term (decision 7)
-    model.freeze_decoder()
-    objective = OursObjective(model, teacher, cfg.alpha, cfg.noise_type)
-    if world > 1:
-        objective = torch.nn.parallel.DistributedDataParallel(objective)
+    objective = build_objective(cfg.method, model, teacher, cfg.alpha, cfg.noise_type)
+    if objective.trains == "encoder":
+        model.freeze_decoder()
+    params = trained_parameters(model, objective.trains)
     base_lr = cfg.blr * 2 * cfg.batch_size * world / 256
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=base_lr, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(param_groups(params, cfg.weight_decay), lr=base_lr, betas=(0.9, 0.95))
     g = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
-    start, history = 0, []
+    start, history, state = 0, [], None
     ckpt_path = Path(checkpoint) if checkpoint else None
     if resume and ckpt_path and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state["config"] != asdict(cfg):
+        saved = {**asdict(UnlearnConfig()), **state["config"]}  # fields added since then: their defaults
+        if saved != asdict(cfg):
             raise ValueError(f"{ckpt_path} was written with another config; refuse to resume "
-                             f"(saved {state['config']}, now {asdict(cfg)})")
+                             f"(saved {saved}, now {asdict(cfg)})")
+    guard = None
+    if cfg.saliency is not None:  # before loading the run's weights: MaskedUpdate keeps the original ones
+        mask = state["saliency_mask"] if state else saliency_mask_for(objective, params, forget, retain, cfg, device)
+        guard = MaskedUpdate(params, mask)
+    if world > 1:  # the full-model methods leave some decoder parameters unused (e.g. MAGE's pixel head)
+        objective = torch.nn.parallel.DistributedDataParallel(objective,
+                                                              find_unused_parameters=objective.trains == "full")
+    if state:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         g.set_state(state["generator"])
@@ -110,12 +167,13 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
     def save(step):
         if ckpt_path and rank == 0:
             atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                               "generator": g.get_state(), "history": history, "config": asdict(cfg)}, ckpt_path)
+                               "generator": g.get_state(), "history": history, "config": asdict(cfg),
+                               "saliency_mask": guard.keep if guard else None}, ckpt_path)
 
     size, patch = forget.images.shape[-1], getattr(model, "patch_size", 1)
     use_amp = device.type == "cuda"
-    for step in tqdm(range(start, cfg.steps), desc=f"unlearn a={cfg.alpha}", disable=not progress or rank != 0,
-                     initial=start, total=cfg.steps):
+    for step in tqdm(range(start, cfg.steps), desc=f"unlearn {cfg.method} a={cfg.alpha}",
+                     disable=not progress or rank != 0, initial=start, total=cfg.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, base_lr)
         x_f = forget.images[torch.randint(len(forget), (cfg.batch_size,), generator=g)]
@@ -132,8 +190,12 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
                                      "Lower blr or alpha, or check the inputs for NaN.")
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for grp in opt.param_groups for p in grp["params"]], cfg.grad_clip)
+        if guard:
+            guard.before_step()  # mask first, so that clipping sees only the salient gradient (SalUn §1)
+        torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.grad_clip)
         opt.step()
+        if guard:
+            guard.after_step(opt)
         history.append({"step": step + 1, "loss": loss.item(), "retain": parts["retain"].item(),
                         "forget": parts["forget"].item()})
         if ckpt_path and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):

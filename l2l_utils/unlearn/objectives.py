@@ -39,27 +39,60 @@ def embedding_mse(a, b) -> torch.Tensor:
     return ((a.float() - b.float()) ** 2).flatten(1).mean(dim=1).mean()
 
 
-class OursObjective(nn.Module):
-    """Retain term + alpha * forget term, as one module so that DDP can wrap it."""
+class UnlearnObjective(nn.Module):
+    """retain term + alpha * forget term (``forget_sign`` -1: gradient ascent), as one module so that
+    DDP can wrap it. Every method of ``l2l_utils.unlearn.baselines.METHODS`` is one of these.
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float, noise_type: str = "normal"):
+    A subclass defines ``terms(x_retain, x_forget, mask, generator)`` -> (retain term, forget term),
+    each computed on its own samples only, and ``trains``: "encoder" (the decoder stays the original,
+    h = D_0 o E) or "full" (protocol §4 table, column "Trained").
+    """
+    trains = "encoder"
+    forget_sign = 1.0
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float):
         super().__init__()
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if noise_type not in NOISE_TYPES:
-            raise ValueError(f"unknown noise type {noise_type!r}; choose from {NOISE_TYPES}")
-        self.student, self.alpha, self.noise_type = student, alpha, noise_type
+        self.student, self.alpha = student, alpha
         self.teacher = [teacher]  # a list keeps the frozen copy out of parameters() and DDP
 
+    def draws(self, x_retain, x_forget, generator):
+        """One draw per group, shared by teacher and student (diffusion: noise level and noise; the
+        targets only make sense when both see the same); None for deterministic families."""
+        return self.student.draw(x_retain, generator), self.student.draw(x_forget, generator)
+
     def terms(self, x_retain, x_forget, mask, generator):
-        """(retain term, forget term), each computed on its own samples only."""
-        teacher = self.teacher[0]
-        with torch.no_grad():
-            target_r = teacher.encode(x_retain, mask)
-            target_f = teacher.encode(make_noise(x_forget, self.noise_type, generator), mask)
-        return (embedding_mse(self.student.encode(x_retain, mask), target_r),
-                embedding_mse(self.student.encode(x_forget, mask), target_f))
+        raise NotImplementedError
 
     def forward(self, x_retain, x_forget, mask, generator):
         loss_r, loss_f = self.terms(x_retain, x_forget, mask, generator)
-        return loss_r + self.alpha * loss_f, {"retain": loss_r.detach(), "forget": loss_f.detach()}
+        loss = loss_r + self.forget_sign * self.alpha * loss_f
+        return loss, {"retain": loss_r.detach(), "forget": loss_f.detach()}
+
+
+class OursObjective(UnlearnObjective):
+    """Li et al. (2024): embeddings of retain images stay the original's, embeddings of forget images
+    go to the original's embedding of noise, E_0(T n). Encoder only (protocol §3).
+
+    For diffusion the teacher's forget input keeps the forget image in the condition and the known
+    region and puts the shared draw's pure noise in the hole (the released code; decision 10), see
+    ``PaletteGenerator.noise_embedding``.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float, noise_type: str = "normal"):
+        super().__init__(student, teacher, alpha)
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f"unknown noise type {noise_type!r}; choose from {NOISE_TYPES}")
+        self.noise_type = noise_type
+
+    def terms(self, x_retain, x_forget, mask, generator):
+        """(retain term, forget term), each computed on its own samples only."""
+        teacher, student = self.teacher[0], self.student
+        d_r, d_f = self.draws(x_retain, x_forget, generator)
+        with torch.no_grad():
+            target_r = teacher.embed(x_retain, mask, d_r)
+            noise = make_noise(x_forget, self.noise_type, generator)
+            target_f = teacher.noise_embedding(x_forget, noise, mask, d_f)
+        return (embedding_mse(student.embed(x_retain, mask, d_r), target_r),
+                embedding_mse(student.embed(x_forget, mask, d_f), target_f))
