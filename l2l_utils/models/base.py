@@ -109,3 +109,12 @@ def init_vit_weights(modules) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def resolve_config(config: str | dict, known: dict[str, dict], family: str) -> dict:
+    """A named configuration of ``known``, or the constructor arguments given as a dict."""
+    if isinstance(config, str):
+        if config not in known:
+            raise ValueError(f"unknown {family} config {config!r}; known: {sorted(known)}")
+        return known[config]
+    return config

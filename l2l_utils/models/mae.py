@@ -20,7 +20,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict
+from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict, resolve_config
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -167,11 +167,7 @@ class MaskedAutoencoderViT(nn.Module):
 
 
 def build_mae(config: str | dict) -> MaskedAutoencoderViT:
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown MAE config {config!r}; known: {sorted(CONFIGS)}")
-        config = CONFIGS[config]
-    return MaskedAutoencoderViT(**config)
+    return MaskedAutoencoderViT(**resolve_config(config, CONFIGS, "MAE"))
 
 
 class MAEGenerator(I2IGenerator):

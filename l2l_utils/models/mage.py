@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from timm.layers import Mlp, PatchEmbed
 from torch import nn
 
-from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict
+from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict, resolve_config
 from l2l_utils.models.mae import IMAGENET_MEAN, sincos_pos_embed
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 
@@ -299,11 +299,7 @@ def decode_step(model: MaskedGenerativeEncoderViT, cur_ids: torch.Tensor, step: 
 
 
 def build_mage(config: str | dict) -> MaskedGenerativeEncoderViT:
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown MAGE config {config!r}; known: {sorted(CONFIGS)}")
-        config = CONFIGS[config]
-    return MaskedGenerativeEncoderViT(**config)
+    return MaskedGenerativeEncoderViT(**resolve_config(config, CONFIGS, "MAGE"))
 
 
 class MAGEGenerator(I2IGenerator):

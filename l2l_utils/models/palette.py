@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from l2l_utils.models.base import I2IGenerator, load_state_dict_strict
+from l2l_utils.models.base import I2IGenerator, load_state_dict_strict, resolve_config
 from l2l_utils.models.unet import gamma_embedding, unet_from_config
 
 SCHEDULE_BUFFERS = ("gammas", "sqrt_recip_gammas", "sqrt_recipm1_gammas", "posterior_log_variance_clipped",
@@ -247,10 +247,7 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
 
 
 def build_network(config: str | dict) -> Network:
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown Palette config {config!r}; known: {sorted(CONFIGS)}")
-        config = CONFIGS[config]
+    config = resolve_config(config, CONFIGS, "Palette")
     return Network(unet=config["unet"], beta_schedule=config["beta_schedule"])
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from l2l_utils.models.base import load_state_dict_strict
+from l2l_utils.models.base import load_state_dict_strict, resolve_config
 
 CONFIGS = {
     # CPU-sized tokenizer for tests and the tiny MAGE: 64 px -> 8x8 tokens, 256 codes of dim 32.
@@ -211,11 +211,7 @@ class VQModel(nn.Module):
 
 
 def build_vqgan(config: str | dict) -> VQModel:
-    if isinstance(config, str):
-        if config not in CONFIGS:
-            raise ValueError(f"unknown VQGAN config {config!r}; known: {sorted(CONFIGS)}")
-        config = CONFIGS[config]
-    return VQModel(**config)
+    return VQModel(**resolve_config(config, CONFIGS, "VQGAN"))
 
 
 def load_vqgan_checkpoint(path, config: str | dict = "maskgit_f16_1024") -> VQModel:
