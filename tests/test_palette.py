@@ -15,34 +15,16 @@ from l2l_utils.masks import center_hole
 from l2l_utils.models.palette import (CONFIGS, PaletteGenerator, build_network, load_palette_checkpoint,
                                       make_beta_schedule, schedule_arrays, schedule_buffers)
 from l2l_utils.models.parity import run_reference_case
+from test_parity import assert_outputs_match
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def assert_nested_close(actual, expected, path=""):
-    """assert_outputs_match of test_parity, extended to lists (``unet_feats``)."""
-    if isinstance(expected, dict):
-        assert set(actual) == set(expected), f"{path}: keys differ"
-        for key in expected:
-            assert_nested_close(actual[key], expected[key], f"{path}.{key}" if path else key)
-    elif isinstance(expected, (list, tuple)):
-        assert len(actual) == len(expected), path
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_nested_close(a, e, f"{path}[{i}]")
-    elif isinstance(expected, torch.Tensor) and expected.is_floating_point():
-        assert actual.shape == expected.shape and actual.dtype == expected.dtype, path
-        torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4, msg=path)
-    elif isinstance(expected, torch.Tensor):
-        assert actual.dtype == expected.dtype and torch.equal(actual, expected), path
-    else:
-        assert actual == expected, path
 
 
 @pytest.mark.parametrize("name", ["palette_small.pt", "palette_small_attn.pt", "palette_places2_schedules.pt"])
 def test_reference_parity(name):
     case = torch.load(FIXTURES / name, weights_only=True)
     expected = case.pop("outputs")
-    assert_nested_close(run_reference_case("palette", case), expected)
+    assert_outputs_match(run_reference_case("palette", case), expected)
 
 
 def test_parity_follows_the_case_not_the_shipped_file():

@@ -15,19 +15,23 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def assert_outputs_match(actual, expected, path=""):
-    assert set(actual) == set(expected), f"{path}: keys differ"
-    for key, exp in expected.items():
-        act = actual[key]
-        where = f"{path}.{key}" if path else key
-        if isinstance(exp, dict):
-            assert_outputs_match(act, exp, where)
-        elif isinstance(exp, torch.Tensor) and exp.is_floating_point():
-            assert act.shape == exp.shape, where
-            torch.testing.assert_close(act, exp, rtol=1e-4, atol=1e-4, msg=where)
-        elif isinstance(exp, torch.Tensor):
-            assert act.dtype == exp.dtype and torch.equal(act, exp), where
-        else:
-            assert act == exp, where
+    """Recursive comparison of fixture outputs: dicts by key, lists by position (Palette's
+    ``unet_feats``), floats within the tolerance above, everything else exactly."""
+    if isinstance(expected, dict):
+        assert set(actual) == set(expected), f"{path}: keys differ"
+        for key in expected:
+            assert_outputs_match(actual[key], expected[key], f"{path}.{key}" if path else key)
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected), path
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_outputs_match(a, e, f"{path}[{i}]")
+    elif isinstance(expected, torch.Tensor) and expected.is_floating_point():
+        assert actual.shape == expected.shape and actual.dtype == expected.dtype, path
+        torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4, msg=path)
+    elif isinstance(expected, torch.Tensor):
+        assert actual.dtype == expected.dtype and torch.equal(actual, expected), path
+    else:
+        assert actual == expected, path
 
 
 @pytest.mark.parametrize("family,name", [("mae", "mae_small.pt")])
