@@ -45,3 +45,12 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
         return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
     rows = [" | ".join(cell(v) for v in row) for row in flat.itertuples(index=False)]
     return "\n".join([" | ".join(header), " | ".join("---" for _ in header)] + rows)
+
+
+def figure_png(fig) -> bytes:
+    """A figure as PNG bytes (for an ``ipywidgets.Image``), closing it so it is not shown twice."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
