@@ -12,3 +12,20 @@ def micro_mae():
     """A randomly initialised MAE small enough for unit tests (32 px, 16 patches)."""
     torch.manual_seed(0)
     return MAEGenerator(build_mae(MICRO_MAE)).eval()
+
+
+@pytest.fixture
+def interrupt_on_call(monkeypatch):
+    """``interrupt_on_call(module, name, n)`` makes the n-th call of ``module.name`` raise
+    KeyboardInterrupt (a run killed mid-way); it returns the original for restoring."""
+    def install(module, name, n):
+        real, calls = getattr(module, name), {"n": 0}
+
+        def wrapper(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+        return real
+    return install

@@ -222,21 +222,13 @@ def test_saliency_mask_follows_the_method(micro_mae, sets, tmp_path):
     assert any(not torch.equal(masks["ours"][n], masks["random_encoder"][n]) for n in masks["ours"])
 
 
-def test_resume_with_saliency_is_bit_identical(micro_mae, sets, tmp_path, monkeypatch):
+def test_resume_with_saliency_is_bit_identical(micro_mae, sets, tmp_path, monkeypatch, interrupt_on_call):
     forget, retain = sets
     cfg = small_cfg(method="retain_label", saliency=0.5)
     full, _ = unlearn(copy.deepcopy(micro_mae), forget, retain, cfg, progress=False)
 
-    calls = {"n": 0}
-    real = loop.augment
-
-    def crash_in_step_3(*a, **k):  # augment runs twice per training step, never for the saliency pass
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop, "augment", crash_in_step_3)
+    # augment runs twice per training step, never for the saliency pass: call 5 is in step 3
+    real = interrupt_on_call(loop, "augment", 5)
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
         unlearn(copy.deepcopy(micro_mae), forget, retain, cfg, checkpoint=ckpt, progress=False)

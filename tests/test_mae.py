@@ -6,6 +6,7 @@ import torch
 
 from l2l_utils.masks import center_hole, make_mask
 from l2l_utils.models.mae import CONFIGS, build_mae, load_mae_checkpoint, sincos_pos_embed
+from test_parity import assert_matches_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -76,11 +77,8 @@ def test_vit_large_matches_the_public_checkpoint_manifest():
     manifest = json.loads((FIXTURES / "mae_vit_large_patch16__mae_visualize_vit_large.json").read_text())
     with torch.device("meta"):
         model = build_mae("vit_large_patch16")
-    ours = {k: list(v.shape) for k, v in model.state_dict().items()}
-    assert ours == manifest["keys"]
-    state = {k: torch.empty(shape, device="meta") for k, shape in manifest["keys"].items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    assert sum(v.numel() for v in state.values()) == 329_541_888
+    assert_matches_manifest(model, manifest["keys"])
+    assert sum(v.numel() for v in model.state_dict().values()) == 329_541_888
 
 
 def test_checkpoint_loading_names_bad_keys(tmp_path):

@@ -12,7 +12,7 @@ from l2l_utils.models.mage import (CONFIGS, MAGEGenerator, build_mage, load_mage
 from l2l_utils.models.parity import run_reference_case
 from l2l_utils.models.vqgan import CONFIGS as VQGAN_CONFIGS
 from l2l_utils.models.vqgan import build_vqgan, load_vqgan_checkpoint
-from test_parity import assert_outputs_match
+from test_parity import assert_matches_manifest, assert_outputs_match
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -69,19 +69,11 @@ def _manifest(name):
     return json.loads((FIXTURES / name).read_text())
 
 
-def _assert_matches_manifest(model, keys):
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == keys
-    state = {k: torch.empty(shape, device="meta",
-                            dtype=torch.int64 if k.endswith("position_ids") else torch.float32)
-             for k, shape in keys.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-
-
 def test_vit_base_matches_the_public_mage_checkpoint_manifest():
     manifest = _manifest("mage_vit_base_patch16__mage-vitb-1600.json")
     with torch.device("meta"):
         model = build_mage("vit_base_patch16")
-    _assert_matches_manifest(model, manifest["keys"])
+    assert_matches_manifest(model, manifest["keys"])
     assert model.state_dict()["token_emb.position_ids"].dtype == torch.int64
     assert sum(v.numel() for k, v in model.state_dict().items() if v.is_floating_point()) == 200_989_804
     assert (model.fake_class_label, model.mask_token_label) == (1100, 2024)
@@ -91,7 +83,7 @@ def test_maskgit_vqgan_matches_the_public_tokenizer_manifest():
     manifest = _manifest("vqgan_maskgit_f16_1024__vqgan_jax_strongaug.json")
     with torch.device("meta"):
         model = build_vqgan("maskgit_f16_1024")
-    _assert_matches_manifest(model, manifest["keys"])
+    assert_matches_manifest(model, manifest["keys"])
     assert sum(p.numel() for p in model.parameters()) == 54_515_587
 
 

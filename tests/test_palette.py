@@ -15,7 +15,7 @@ from l2l_utils.masks import center_hole
 from l2l_utils.models.palette import (CONFIGS, PaletteGenerator, build_network, load_palette_checkpoint,
                                       make_beta_schedule, schedule_arrays, schedule_buffers)
 from l2l_utils.models.parity import run_reference_case
-from test_parity import assert_outputs_match
+from test_parity import assert_matches_manifest, assert_outputs_match
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -79,10 +79,7 @@ def test_places2_network_matches_the_public_checkpoint_manifest():
     manifest = json.loads((FIXTURES / "palette_network_inpainting_places2__16_Network.json").read_text())
     with torch.device("meta"):
         net = build_network("places2_inpainting")
-    ours = {k: list(v.shape) for k, v in net.state_dict().items()}
-    assert ours == manifest["keys"]
-    state = {k: torch.empty(shape, device="meta") for k, shape in manifest["keys"].items()}
-    net.load_state_dict(state, strict=True, assign=True)
+    assert_matches_manifest(net, manifest["keys"])
     assert sum(p.numel() for p in net.parameters()) == manifest["num_parameters"] == 62_641_347
     unet_cfg = manifest["architecture"]["config_from_json"]["unet"]
     assert {k: v for k, v in CONFIGS["places2_inpainting"]["unet"].items() if k != "dropout"} == \

@@ -34,6 +34,16 @@ def assert_outputs_match(actual, expected, path=""):
         assert actual == expected, path
 
 
+def assert_matches_manifest(model, keys: dict) -> None:
+    """``model`` (built on the meta device) has exactly the manifest's keys and shapes, and a state
+    dict of that layout loads strictly (int64 for ``position_ids`` buffers, float32 otherwise)."""
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == keys
+    state = {k: torch.empty(shape, device="meta",
+                            dtype=torch.int64 if k.endswith("position_ids") else torch.float32)
+             for k, shape in keys.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+
+
 @pytest.mark.parametrize("family,name", [("mae", "mae_small.pt")])
 def test_reference_parity(family, name):
     case = torch.load(FIXTURES / name, weights_only=True)

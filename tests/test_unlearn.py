@@ -83,20 +83,11 @@ def test_forget_term_decreases(micro_mae, sets):
     assert last < 0.7 * first
 
 
-def test_resume_continues_bit_identically(micro_mae, sets, tmp_path, monkeypatch):
+def test_resume_continues_bit_identically(micro_mae, sets, tmp_path, monkeypatch, interrupt_on_call):
     forget, retain = sets
     full, _ = unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), progress=False)
 
-    calls = {"n": 0}
-    real = loop.make_mask
-
-    def crash_at_step_3(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(loop, "make_mask", crash_at_step_3)
+    real = interrupt_on_call(loop, "make_mask", 3)  # one mask per step: dies in step 3
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
         unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(), checkpoint=ckpt, progress=False)
