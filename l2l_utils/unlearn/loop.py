@@ -150,7 +150,7 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
         saved = {**asdict(UnlearnConfig()), **state["config"]}  # fields added since then: their defaults
         if saved != asdict(cfg):
             raise ValueError(f"{ckpt_path} was written with another config; refuse to resume "
-                             f"(saved {saved}, now {asdict(cfg)})")
+                             f"(saved {saved}, now {asdict(cfg)}). Delete it (or `make clean`) to start afresh.")
     guard = None
     if cfg.saliency is not None:  # before loading the run's weights: MaskedUpdate keeps the original ones
         mask = state["saliency_mask"] if state else saliency_mask_for(objective, params, forget, retain, cfg, device)
