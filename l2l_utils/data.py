@@ -50,6 +50,7 @@ class ImageDataset:
     labels: torch.Tensor
     class_names: list[str]
     name: str = "dataset"
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (full-scale folders)
 
     def __post_init__(self):
         if len(self.images) != len(self.labels):

@@ -84,3 +84,25 @@ def claim_check(metrics: dict, task: str, before: str = "original", after: str =
         "retain_hole_mse_ratio": (metrics[f"{after}/{task}/retain/hole_mse"]
                                   / metrics[f"{before}/{task}/retain/hole_mse"]),
     }
+
+
+def paper_rows(metrics: dict, models, tasks, backbone: str = "MNv2"):
+    """The released evaluation CSVs' rows (protocol §7), one per (model, task), ``CKPT+config`` as
+    ``<model>+<task>_``: (``FID_R | IS_R mean | IS_R std | FID_F | IS_F mean | IS_F std``,
+    ``CLIP_R | CLIP_F``). Here FID and "CLIP" are on ``backbone`` features and IS on the profile's classifier."""
+    import pandas as pd
+
+    def get(model, task, subset, metric):
+        return metrics[f"{model}/{task}/{subset}/{metric_name(metric, backbone)}"]
+    fid_is, clip = [], []
+    for model in models:
+        for task in tasks:
+            row, clip_row = {"CKPT+config": f"{model}+{task}_"}, {"CKPT+config": f"{model}+{task}_"}
+            for subset, tag in (("retain", "R"), ("forget", "F")):
+                row[f"FID_{tag}"] = get(model, task, subset, "fid")
+                row[f"IS_{tag} mean"] = get(model, task, subset, "is_mean")
+                row[f"IS_{tag} std"] = get(model, task, subset, "is_std")
+                clip_row[f"CLIP_{tag}"] = get(model, task, subset, "cosine")
+            fid_is.append(row)
+            clip.append(clip_row)
+    return pd.DataFrame(fid_is), pd.DataFrame(clip)

@@ -23,8 +23,10 @@ def class_split(cfg: dict, seed: int) -> ClassSplit:
                       cfg["images_per_class"], seed)
 
 
-def load_experiment_data(cfg: dict, seed: int = 0) -> dict[str, ImageDataset]:
-    """Train and test images of the forget, retain and proxy classes of the profile."""
+def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None) -> dict[str, ImageDataset]:
+    """Train and test images of the forget, retain and proxy classes of the profile.
+
+    ``image_size`` (the model's) applies to the full-scale folders; the embedded data are 64 px."""
     split = class_split(cfg, seed)
     groups = ["forget", "retain"] + (["proxy"] if cfg["proxy"] else [])
     if cfg["dataset"] == "clipart":
@@ -33,26 +35,53 @@ def load_experiment_data(cfg: dict, seed: int = 0) -> dict[str, ImageDataset]:
         test_split = ClassSplit(split.forget, split.retain, split.proxy, cfg["test_images_per_class"], seed)
         out.update({f"{g}_test": test_split.select(test, g) for g in ("forget", "retain")})
         return out
+    load = _folder_loader(cfg, seed, image_size)
+    out = {f"{g}_train": load("train", cfg[g], cfg["images_per_class"]) for g in groups}
+    out.update({f"{g}_test": load("val", cfg[g], cfg["test_images_per_class"]) for g in ("forget", "retain")})
+    return out
+
+
+def _folder_loader(cfg: dict, seed: int, image_size: int | None):
+    """(split, classes, images per class) -> ImageDataset for the full-scale folder layouts."""
     if cfg["dataset"] == "imagenet":
         from l2l_utils.imagenet import load_imagenet
-        out = {}
-        for g in groups:
-            out[f"{g}_train"] = load_imagenet(cfg["data_root"], "train", cfg[g], cfg["images_per_class"], seed=seed)
-        for g in ("forget", "retain"):
-            out[f"{g}_test"] = load_imagenet(cfg["data_root"], "val", cfg[g], cfg["test_images_per_class"], seed=seed)
-        return out
+        return lambda split, classes, n: load_imagenet(cfg["data_root"], split, classes, n, image_size or 224, seed)
+    if cfg["dataset"] == "places":
+        from l2l_utils.places import load_places
+        return lambda split, classes, n: load_places(cfg["data_root"], split, classes, n, image_size or 256)
     raise ValueError(f"unknown dataset {cfg['dataset']!r}")
 
 
-def load_base_model(cfg: dict, retrain: bool = False, seed: int = 0):
-    """The shipped/public base MAE, or (``retrain=True``, embedded data only) one pre-trained anew
-    with ``cfg["pretrain_steps"]`` steps and cached under ``runs/<profile>/``."""
-    from l2l_utils.models.mae import load_mae_checkpoint
+PUBLIC_CHECKPOINTS = {"mae": "mae_visualize_vit_large.pth (facebookresearch/mae)",
+                      "mage": "mage-vitb-1600.pth (LTH14/mage; it contains the VQGAN tokenizer)",
+                      "palette": "16_Network.pth (Places2 inpainting, linked from the i2i_Palette README)"}
+
+
+def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed: int = 0):
+    """The shipped/public base model of ``family`` (mae | mage | palette), or (MAE, ``retrain=True``, embedded
+    data only) one pre-trained anew with ``cfg["pretrain_steps"]`` steps, cached under ``runs/<profile>/``."""
+    if family not in PUBLIC_CHECKPOINTS:
+        raise ValueError(f"unknown family {family!r}; known: {sorted(PUBLIC_CHECKPOINTS)}")
     if retrain:
+        if family != "mae":
+            raise NotImplementedError(f"retraining the {family} base model in a notebook is not wired; "
+                                      "run its scripts/pretrain_*.py")
         return _retrained_mae(cfg, seed).to(cfg["device"])
-    if cfg["mae_checkpoint"] is None:
-        raise FileNotFoundError("set mae_checkpoint to a local mae_visualize_vit_large.pth (facebookresearch/mae)")
-    return load_mae_checkpoint(cfg["mae_checkpoint"], cfg["mae_config"]).to(cfg["device"])
+    path = cfg[f"{family}_checkpoint"]
+    if path is None:
+        raise FileNotFoundError(f"set {family}_checkpoint to a local {PUBLIC_CHECKPOINTS[family]}")
+    if family == "mage":
+        from l2l_utils.models.mage import load_mage_checkpoint
+        model = load_mage_checkpoint(path, cfg["mage_config"])
+        model.num_iter, model.choice_temperature = cfg["mage_num_iter"], cfg["mage_temperature"]
+        return model.to(cfg["device"])
+    if family == "palette":
+        from l2l_utils.models.palette import load_palette_checkpoint
+        model = load_palette_checkpoint(path, cfg["palette_config"])
+        model.sample_steps = cfg["palette_sample_steps"]
+        return model.to(cfg["device"])
+    from l2l_utils.models.mae import load_mae_checkpoint
+    return load_mae_checkpoint(path, cfg["mae_config"]).to(cfg["device"])
 
 
 def _retrained_mae(cfg: dict, seed: int):
@@ -87,6 +116,20 @@ def write_results(cfg: dict, notebook: str, metrics: dict, meta: dict) -> Path:
     path = RESULTS_DIR / cfg["profile"] / f"{notebook}.json"
     write_json({"meta": meta, "metrics": metrics}, path)
     return path
+
+
+def write_paper_csvs(cfg: dict, notebook: str, metrics: dict, models, tasks, backbone: str) -> list[Path]:
+    """results/<profile>/<notebook>_{fid_is,clip}_<backbone>.csv: the released code's tab-separated
+    rows (``evaluate.paper_rows``); the backbone in the name keeps a substitute from passing as Inception/CLIP."""
+    from l2l_utils.evaluate import paper_rows
+    tables = paper_rows(metrics, models, tasks, backbone)
+    paths = []
+    for kind, table in zip(("fid_is", "clip"), tables):
+        path = RESULTS_DIR / cfg["profile"] / f"{notebook}_{kind}_{backbone}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, sep="\t", index=False, float_format="%.6g")
+        paths.append(path)
+    return paths
 
 
 def save_figure(fig, name: str, profile: str) -> Path:

@@ -21,6 +21,23 @@ def image_grid(rows: dict[str, torch.Tensor], n: int = 8, title: str | None = No
     return fig
 
 
+def inpainting_rows(test_sets: dict, generated: dict[str, dict], task: str, n: int = 8) -> dict:
+    """Rows for ``image_grid``: per test set, the masked input, each model's fill, the ground truth.
+
+    ``generated`` maps a model name to the ``evaluate`` images dict ((task, set) -> images); the
+    same ``n`` evenly spaced images of every set are shown."""
+    from l2l_utils.masks import apply_mask, make_mask
+    rows = {}
+    for subset, data in test_sets.items():
+        idx = torch.arange(0, len(data), max(1, len(data) // n))[:n]
+        x = data.images[idx]
+        rows[f"{subset}: input"] = apply_mask(x, make_mask(task, len(x), x.shape[-1]), 0.5)
+        for model, images in generated.items():
+            rows[f"{subset}: {model}"] = images[(task, subset)][idx]
+        rows[f"{subset}: ground truth"] = x
+    return rows
+
+
 def metrics_table(metrics: dict[str, float], models: list[str]) -> pd.DataFrame:
     """Flat keys '<model>/<task>/<set>/<metric>' -> rows (model, task), columns (set, metric)."""
     records = {}

@@ -2,6 +2,7 @@
 
 * smoke    -- seconds per notebook on a 2-core CPU (CI, nbval);
 * embedded -- the main job (`make reproduce`): shipped clip-art data and the shipped tiny MAE;
+* places   -- full scale on GPUs for the diffusion family: Places365-Standard, the public Places2 Palette;
 * imagenet -- full scale on GPUs: ILSVRC2012 folders, the public MAE ViT-L/16 checkpoint and the
               standard Inception / OpenCLIP metric backbones (paths are parameters).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.splits import (CLIPART_FORGET, CLIPART_PROXY, CLIPART_RETAIN, IMAGENET_FORGET,
-                              IMAGENET_RETAIN)
+                              IMAGENET_RETAIN, PLACES_FORGET, PLACES_RETAIN)
 
 _EMBEDDED = dict(
     dataset="clipart", data_root=None,
@@ -17,6 +18,15 @@ _EMBEDDED = dict(
     images_per_class=None, test_images_per_class=None,
     mae_config="tiny", mae_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"),
     pretrain_steps=2500,  # as scripts/pretrain_mae.py made the shipped checkpoint
+    # VQ-GAN family (03): the shipped tiny MAGE + tokenizer; MaskGIT decoding as testpaint.py (20 its, T 6).
+    mage_config="tiny", mage_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mage_tiny_clipart.pt"),
+    mage_num_iter=20, mage_temperature=6.0,
+    # Diffusion family (04): the shipped tiny Palette; alpha 0.1 is the protocol's diffusion preset
+    # (decision 5); sampling on a respaced schedule of palette_sample_steps (None = all 2,000 steps).
+    palette_config="tiny", palette_checkpoint=str(PROJECT_ROOT / "checkpoints" / "palette_tiny_clipart.pt"),
+    palette_sample_steps=50, palette_alpha=0.1, palette_eval_tasks=["center_0.5"],
+    palette_unlearn_steps=200, palette_batch_size=16, palette_blr=3e-3,
+    palette_unlearn_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],  # boxes, as Palette's hybrid masks
     eval_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],
     backbone="mobilenetv2", backbone_weights=None, feature_size=128,
     is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
@@ -29,11 +39,23 @@ _EMBEDDED = dict(
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
               "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0], "pretrain_steps": 4,
+              "mage_num_iter": 6, "palette_sample_steps": 8, "palette_unlearn_steps": 4, "palette_batch_size": 4,
               "theory": dict(unlearn_steps=40, ascent_steps=120, record_every=2, mc_samples=20_000)},
     "embedded": _EMBEDDED,
+    # Places365-Standard (04 only): the released code's 49 outdoor retain / 50 indoor forget classes,
+    # 200 train images per class (its proxy run's count; all 5,000 of the real-retain run need ~200 GB
+    # as float32 in memory), all 100 val images per class, the public Places2 Palette.
+    "places": {**_EMBEDDED, "dataset": "places", "forget": PLACES_FORGET, "retain": PLACES_RETAIN, "proxy": [],
+               "images_per_class": 200, "test_images_per_class": 100, "palette_config": "places2_inpainting",
+               "palette_checkpoint": None, "palette_sample_steps": None, "backbone": "inception",
+               "feature_size": 299, "is_classifier": "resnet50_places365", "eval_batch_size": 64,
+               # released run: Adam lr 5e-5 at 12 images x 8 GPUs, 3 epochs; here lr = blr * 96 / 256 = 5e-5 on
+               # 8 GPUs with 6 forget + 6 retain each, and 3 epochs of 2 x 10,000 images = 625 steps.
+               "palette_batch_size": 6, "palette_blr": 1.33e-4, "palette_unlearn_steps": 625, "device": "cuda"},
     "imagenet": {**_EMBEDDED, "dataset": "imagenet", "forget": IMAGENET_FORGET, "retain": IMAGENET_RETAIN,
                  "proxy": [], "images_per_class": 100, "test_images_per_class": 50,
                  "mae_config": "vit_large_patch16", "mae_checkpoint": None,
+                 "mage_config": "vit_base_patch16", "mage_checkpoint": None,
                  "backbone": "inception", "feature_size": 299, "is_classifier": "inception_v3",
                  "unlearn_steps": 1125, "batch_size": 32, "blr": 1e-4, "eval_batch_size": 64, "device": "cuda"},
 }

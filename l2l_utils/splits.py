@@ -34,3 +34,24 @@ n10565667 n12267677
 CLIPART_FORGET = ["animals", "food", "people"]
 CLIPART_RETAIN = ["computer", "office", "recreation", "signs_and_symbols", "tools", "transportation"]
 CLIPART_PROXY = ["geography", "plants", "shapes"]
+
+# Places365 (the i2i Palette code's datasets/place365/flist/class.txt @ b466fda, protocol reference
+# Sec. 6.2): its first 49 lines are outdoor classes = retain (the protocol's "lines 1-50" counts one
+# too many), the next 50 indoor = forget; the other 266 classes are the proxy pool.
+PLACES_RETAIN = """
+badlands bamboo_forest barn beach canyon coast corn_field creek dam desert/sand desert/vegetation field/wild
+field_road forest/broadleaf forest_path forest_road golf_course hayfield highway hot_spring iceberg islet lagoon
+lake/natural lawn marsh mountain mountain_path mountain_snowy oast_house ocean orchard pasture rainforest river
+rock_arch sky snowfield swamp tree_farm tundra valley vegetable_garden volcano waterfall watering_hole wave
+wheat_field wind_farm
+""".split()
+
+PLACES_FORGET = """
+airplane_cabin archive art_gallery art_studio attic auditorium auto_factory auto_showroom bakery/shop ball_pit
+ballroom banquet_hall bar basketball_court/indoor bathroom beauty_salon bedchamber bedroom berth
+biology_laboratory bowling_alley boxing_ring burial_chamber butchers_shop cockpit computer_room discotheque
+dorm_room dressing_room general_store/indoor gift_shop hardware_store home_theater ice_cream_parlor
+kindergarden_classroom kitchen library/indoor market/indoor museum/indoor parking_garage/indoor pizzeria
+reception restaurant_kitchen restaurant_patio server_room shopping_mall/indoor storage_room supermarket sushi_bar
+youth_hostel
+""".split()

@@ -66,3 +66,21 @@ def test_markdown_table():
     text = to_markdown(metrics_table(m, ["a"]))
     assert text.splitlines()[0] == "model | task | forget/fid_B | retain/fid_B"
     assert text.splitlines()[2] == "a | t | 1.235 | 2.000"
+
+
+def test_paper_rows_have_the_released_columns_and_keep_retain_and_forget_apart(tmp_path, monkeypatch):
+    from l2l_utils import experiment
+    from l2l_utils.evaluate import paper_rows
+    metrics = {}
+    for m, model in enumerate(["original", "unlearned"]):
+        for s, subset in enumerate(["retain", "forget"]):
+            for k, metric in enumerate(["fid_MNv2", "is_mean_domain", "is_std_domain", "cosine_MNv2"]):
+                metrics[f"{model}/center_0.5/{subset}/{metric}"] = 100 * m + 10 * s + k
+    fid_is, clip = paper_rows(metrics, ["original", "unlearned"], ["center_0.5"], "MNv2")
+    assert list(fid_is.columns) == ["CKPT+config", "FID_R", "IS_R mean", "IS_R std", "FID_F", "IS_F mean", "IS_F std"]
+    assert fid_is.iloc[1].tolist() == ["unlearned+center_0.5_", 100, 101, 102, 110, 111, 112]
+    assert clip.iloc[0].tolist() == ["original+center_0.5_", 3, 13]
+    monkeypatch.setattr(experiment, "RESULTS_DIR", tmp_path)
+    paths = experiment.write_paper_csvs({"profile": "p"}, "nb", metrics, ["original"], ["center_0.5"], "MNv2")
+    assert [p.name for p in paths] == ["nb_fid_is_MNv2.csv", "nb_clip_MNv2.csv"]
+    assert paths[1].read_text().splitlines() == ["CKPT+config\tCLIP_R\tCLIP_F", "original+center_0.5_\t3\t13"]

@@ -79,3 +79,31 @@ def test_a_parameter_retrains_the_base_model():
     assert not torch.equal(retrained.mae.blocks[0].attn.qkv.weight, shipped.mae.blocks[0].attn.qkv.weight)
     with pytest.raises(ValueError, match="embedded data"):
         load_base_model(get_profile("imagenet"), retrain=True)
+
+
+def test_places365_is_classifier_wiring_without_real_weights(tmp_path):
+    from torchvision.models import resnet50
+    torch.manual_seed(0)
+    net = resnet50(num_classes=365)
+    # the CSAIL checkpoint layout: {'state_dict': ...} with DataParallel's module. prefix
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "places.pth.tar")
+    clf = get_is_classifier("resnet50_places365", tmp_path / "places.pth.tar")
+    x = torch.rand(2, 3, 256, 256)
+    with torch.no_grad():
+        expected = net.eval()((x[..., 16:240, 16:240] - clf.mean) / clf.std)
+        torch.testing.assert_close(clf(x), expected)
+    with pytest.raises(FileNotFoundError, match="resnet50_places365"):
+        get_is_classifier("resnet50_places365")
+
+
+def test_shipped_base_models_of_every_family_load_with_profile_settings():
+    from l2l_utils.experiment import load_base_model
+    cfg = get_profile("smoke")
+    mage = load_base_model(cfg, "mage")
+    assert mage.num_iter == cfg["mage_num_iter"] and mage.image_size == 64
+    palette = load_base_model(cfg, "palette")
+    assert palette.sample_steps == cfg["palette_sample_steps"] and palette.image_size == 64
+    with pytest.raises(FileNotFoundError, match="16_Network.pth"):
+        load_base_model(get_profile("places"), "palette")
+    with pytest.raises(ValueError, match="unknown family"):
+        load_base_model(cfg, "gan")

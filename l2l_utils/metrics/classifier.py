@@ -117,7 +117,38 @@ class ImageNetInceptionClassifier(nn.Module):
 
 
 def get_is_classifier(name_or_path: str | Path, weights_path: str | Path | None = None) -> nn.Module:
-    """``"inception_v3"`` (the paper's ImageNet classifier) or the path of an in-domain checkpoint."""
+    """``"inception_v3"`` / ``"resnet50_places365"`` (the paper's ImageNet / Places classifiers) or the
+    path of an in-domain checkpoint."""
     if str(name_or_path) == "inception_v3":
         return ImageNetInceptionClassifier(weights_path).eval()
+    if str(name_or_path) == "resnet50_places365":
+        return Places365ResNetClassifier(weights_path).eval()
     return load_is_classifier(name_or_path)
+
+
+class Places365ResNetClassifier(nn.Module):
+    """ResNet-50-Places365 logits (CSAILVision ``resnet50_places365.pth.tar``) for the ``places`` profile's IS,
+    as the i2i Palette evaluation: resize 256, centre crop 224, ImageNet normalisation.
+
+    The weights are not in torchvision; ``weights_path`` is the CSAIL checkpoint (``{'state_dict': ...}``
+    with DataParallel's ``module.`` prefix) or a plain torchvision-layout state dict with 365 classes.
+    """
+
+    def __init__(self, weights_path: str | Path | None):
+        super().__init__()
+        from torchvision.models import resnet50
+        if weights_path is None or not Path(weights_path).is_file():
+            raise FileNotFoundError(f"ResNet-50-Places365 weights {weights_path} not found; pass "
+                                    "is_classifier_weights=<resnet50_places365.pth.tar> (CSAILVision/places365)")
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        self.net = resnet50(num_classes=365)
+        self.net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+        self.net.eval()
+        self.register_buffer("mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images01: Tensor) -> Tensor:
+        x = nn.functional.interpolate(images01.float(), size=(256, 256), mode="bilinear", align_corners=False)
+        x = x[..., 16:240, 16:240]
+        return self.net((x - self.mean) / self.std)

@@ -39,8 +39,8 @@ from l2l_utils.models.vqgan import VQModel, build_vqgan
 
 CONFIGS = {
     # CPU-sized model for tests and smoke runs: 64 px, VQGAN "tiny" (8x8 tokens, 256 codes).
-    "tiny": dict(img_size=64, patch_size=8, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=64,
-                 decoder_depth=1, decoder_num_heads=4, vqgan="tiny"),
+    "tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, decoder_embed_dim=128,
+                 decoder_depth=2, decoder_num_heads=4, vqgan="tiny"),
     # mage_vit_base_patch16 with vqgan_jax_strongaug (the public mage-vitb-1600.pth).
     "vit_base_patch16": dict(img_size=256, patch_size=16, embed_dim=768, depth=12, num_heads=12,
                              decoder_embed_dim=768, decoder_depth=8, decoder_num_heads=16,
@@ -313,11 +313,22 @@ class MAGEGenerator(I2IGenerator):
     """
     family = "mage"
 
-    def __init__(self, mage: MaskedGenerativeEncoderViT, token_margin: int = 1):
+    def __init__(self, mage: MaskedGenerativeEncoderViT, token_margin: int = 1, num_iter: int = 20,
+                 choice_temperature: float = 6.0):
         super().__init__()
         self.mage = mage
         self.token_margin = token_margin
+        self.num_iter, self.choice_temperature = num_iter, choice_temperature  # testpaint.py defaults
         self.register_buffer("fill", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        return self.mage.grid * self.patch_size
+
+    @property
+    def patch_size(self) -> int:
+        """Pixels per token side: random training masks hide whole tokens."""
+        return self.mage.vqgan.downsample_factor
 
     def token_mask(self, mask: torch.Tensor, batch: int) -> torch.Tensor:
         """Pixel hole -> (B, L) bool: tokens touched by the hole, dilated by ``token_margin`` tokens."""
@@ -376,16 +387,19 @@ class MAGEGenerator(I2IGenerator):
         return self.mage.forward_loss(target, pred, masked)
 
     @torch.no_grad()
-    def inpaint(self, x, mask, generator=None, num_iter: int = 20, choice_temperature: float = 6.0):
+    def inpaint(self, x, mask, generator=None, num_iter: int | None = None, choice_temperature: float | None = None):
         """Batched MaskGIT decoding of the hole's tokens, then the VQGAN decoder; known pixels are kept.
 
         As testpaint.py: cosine schedule, categorical sampling, Gumbel re-masking at temperature
         ``choice_temperature * (1 - step/num_iter)``, and a step is skipped while its mask ratio is
         at least the fraction of tokens to generate (per sample here), so a small hole runs only
         the last few of the ``num_iter`` steps. All noise comes from ``generator`` (seed 0 if None,
-        as the reference). The pixel composite is the plain ``x*(1-mask) + gen*mask``.
+        as the reference). The pixel composite is the plain ``x*(1-mask) + gen*mask``. ``num_iter``
+        and ``choice_temperature`` default to the generator's attributes.
         """
         m = self.mage
+        num_iter = num_iter or self.num_iter
+        choice_temperature = self.choice_temperature if choice_temperature is None else choice_temperature
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         token_indices, masked = self._masked_input(x, mask)
         cur = token_indices[:, 1:].clone()

@@ -272,9 +272,10 @@ class PaletteGenerator(I2IGenerator):
     """
     family = "palette"
 
-    def __init__(self, network: Network):
+    def __init__(self, network: Network, sample_steps: int | None = None):
         super().__init__()
         self.network = network
+        self.sample_steps = sample_steps  # None: every step of the registered schedule (the protocol)
 
     @property
     def unet(self):
@@ -380,15 +381,26 @@ class PaletteGenerator(I2IGenerator):
 
         As the reference test: y_cond = y0 (1-m) + m N(0, I), sampling starts from y_t = y_cond and the
         known region is re-pasted after every step. ``steps`` < T samples on a respaced schedule
-        (``Network.respaced_schedule``; a CPU-profile option). The result keeps the given pixels exactly.
+        (``Network.respaced_schedule``; a CPU-profile option); None means ``self.sample_steps``. The
+        result keeps the given pixels exactly.
         """
+        return self.denoising_process(x, mask, generator, steps, frames=1)[-1]
+
+    @torch.no_grad()
+    def denoising_process(self, x, mask, generator: torch.Generator | None = None, steps: int | None = None,
+                          frames: int = 8) -> torch.Tensor:
+        """``inpaint`` with Palette's "Process" visuals, (K, B, 3, H, W) in [0, 1]: the start y_t, then
+        y_t after every step whose index is a multiple of steps // frames (K is about frames + 1);
+        the last frame is the inpainting."""
+        steps = steps or self.sample_steps
         mask = mask.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
         y_0 = x * 2 - 1
         y_cond = y_0 * (1 - mask) + mask * randn_like(y_0, generator)
         schedule = None if steps is None else self.network.respaced_schedule(steps)
-        out, _ = self.network.restoration(y_cond, y_t=y_cond, y_0=y_0, mask=mask, sample_num=1,
-                                          generator=generator, schedule=schedule)
-        return x * (1 - mask) + mask * ((out + 1) / 2).clamp(0, 1)
+        _, visuals = self.network.restoration(y_cond, y_t=y_cond, y_0=y_0, mask=mask, sample_num=frames,
+                                              generator=generator, schedule=schedule)
+        visuals = visuals.view(-1, *x.shape)
+        return x * (1 - mask) + mask * ((visuals + 1) / 2).clamp(0, 1)
 
 
 def load_palette_checkpoint(path, config: str | dict) -> PaletteGenerator:

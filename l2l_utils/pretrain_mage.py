@@ -1,0 +1,135 @@
+"""Pre-training of the tiny VQ-GAN-family base model the embedded profile ships: tokenizer, then MAGE.
+
+The public ``vqgan_jax_strongaug.ckpt`` was trained with perceptual and adversarial losses on
+ImageNet; offline there are no LPIPS/discriminator weights, so the tiny tokenizer is trained as a
+VQ-VAE: L1 reconstruction plus the quantizer's codebook/commitment loss (van den Oord et al. 2017),
+with dead codes re-seeded from encoder outputs (a standard fix for codebook collapse, e.g. Dhariwal
+et al. 2020, Jukebox). The token transformer is then trained as MAGE does (masked-token
+cross-entropy, label smoothing 0.1) on the frozen tokenizer's ids, with masks drawn from MAGE's
+truncated-normal ratio plus the inpainting/outpainting token masks it is evaluated on.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from l2l_utils.data import ImageDataset
+from l2l_utils.masks import make_mask
+from l2l_utils.models.mage import MAGEGenerator, build_mage
+from l2l_utils.models.vqgan import VQModel, build_vqgan
+from l2l_utils.pretrain import augment, cosine_lr
+
+EVAL_TASKS = ("center_0.25", "center_0.5", "outpaint_0.5")
+
+
+def _check_finite(loss: torch.Tensor, what: str, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite {what} pre-training loss at step {step}")
+
+
+@torch.no_grad()
+def _reseed_dead_codes(vq: VQModel, usage: torch.Tensor, z: torch.Tensor, generator: torch.Generator) -> int:
+    """Codes unused since the last call take the value of random encoder outputs of the batch."""
+    dead = (usage == 0).nonzero().squeeze(1)
+    if len(dead):
+        pick = torch.randint(len(z), (len(dead),), generator=generator)
+        vq.quantize.embedding.weight[dead] = z[pick]
+    usage.zero_()
+    return len(dead)
+
+
+def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500, batch_size: int = 32,
+                   lr: float = 1e-3, warmup: int = 100, reseed_every: int = 100, seed: int = 0,
+                   log_every: int = 50) -> tuple[VQModel, dict]:
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    vq = build_vqgan(config).train()
+    opt = torch.optim.Adam(vq.parameters(), lr=lr, betas=(0.5, 0.9))  # taming's VQGAN betas
+    usage = torch.zeros(vq.quantize.n_e, dtype=torch.long)
+    history, running, reseeded, start = [], 0.0, [], time.time()
+    for step in tqdm(range(steps), desc="pretrain VQGAN"):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, warmup, lr)
+        x = augment(train.images[torch.randint(len(train), (batch_size,), generator=g)], g)
+        z = vq.encoder(x)
+        quant, q_loss, (_, _, ids) = vq.quantize(z)
+        loss = (vq.decode(quant) - x).abs().mean() + q_loss
+        _check_finite(loss, "VQGAN", step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        usage += torch.bincount(ids, minlength=vq.quantize.n_e)
+        if (step + 1) % reseed_every == 0 and step + 1 < steps * 0.8:  # let the codebook settle at the end
+            flat = z.detach().permute(0, 2, 3, 1).reshape(-1, vq.embed_dim)
+            reseeded.append({"step": step + 1, "codes": _reseed_dead_codes(vq, usage, flat, g)})
+        running += loss.item()
+        if (step + 1) % log_every == 0:
+            history.append({"step": step + 1, "loss": running / log_every})
+            running = 0.0
+    meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
+            "train_images": len(train), "train_seconds": round(time.time() - start, 1),
+            "loss_curve": history, "reseeded_codes": reseeded}
+    return vq.eval().requires_grad_(False), meta
+
+
+@torch.no_grad()
+def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 256) -> dict:
+    """Held-out reconstruction MSE / PSNR in [0, 1] pixels and how much of the codebook is used."""
+    se, counts = 0.0, torch.zeros(vq.quantize.n_e)
+    for i in range(0, len(data), batch_size):
+        x = data.images[i:i + batch_size]
+        quant, _, (_, _, ids) = vq.encode(x)
+        se += ((vq.decode(quant).clamp(0, 1) - x) ** 2).sum().item()
+        counts += torch.bincount(ids, minlength=vq.quantize.n_e)
+    mse = se / data.images.numel()
+    p = counts / counts.sum()
+    perplexity = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+    return {"recon_mse": mse, "recon_psnr": float(10 * torch.log10(torch.tensor(1.0 / mse))),
+            "codes_used": int((counts > 0).sum()), "codebook_size": vq.quantize.n_e,
+            "code_perplexity": perplexity}
+
+
+def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
+                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
+                  seed: int = 0, log_every: int = 50) -> tuple[MAGEGenerator, dict]:
+    """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    gen = MAGEGenerator(build_mage(config))
+    m = gen.mage
+    m.vqgan.load_state_dict(vq.state_dict())
+    # Tokens of every training image and its mirror image, computed once: the tokenizer is frozen.
+    images = torch.cat([train.images, train.images.flip(-1)])
+    ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)])
+    size = m.vqgan.downsample_factor * m.grid
+    token_views = [gen.token_mask(make_mask(t, 1, size), 1) for t in EVAL_TASKS]
+    params = [p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    m.train()
+    history, running, start = [], 0.0, time.time()
+    for step in tqdm(range(steps), desc="pretrain MAGE"):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, warmup, lr)
+        gt = ids[torch.randint(len(ids), (batch_size,), generator=g)]
+        view = int(torch.randint(len(token_views) + 1, (1,), generator=g))
+        if view < len(token_views):  # one of the evaluated inpainting/outpainting views
+            masked = token_views[view].expand(batch_size, -1).float()
+        else:  # MAGE's own masking, ratio ~ TruncNormal(0.55, 0.25) on [0.5, 1]
+            masked = m.token_masks(torch.rand(batch_size, m.seq_len, generator=g), m.sample_mask_rate(g))[1]
+        padded = torch.cat([torch.zeros_like(masked[:, :1]), masked], dim=1)
+        latent = m.forward_encoder(m.input_tokens(gt, masked))
+        loss = m.forward_loss(gt, m.forward_decoder(latent, torch.zeros_like(padded), padded), padded)
+        _check_finite(loss, "MAGE", step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+        if (step + 1) % log_every == 0:
+            history.append({"step": step + 1, "loss": running / log_every})
+            running = 0.0
+    meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+            "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
+            "train_seconds": round(time.time() - start, 1), "loss_curve": history}
+    return gen.eval(), meta
