@@ -13,8 +13,9 @@ from l2l_utils.io import write_json
 
 
 def provenance(device: str) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+    commit = (git("rev-parse", "--short", "HEAD") or "unknown") + ("-dirty" if git("status", "--porcelain") else "")
     name = torch.cuda.get_device_name() if device.startswith("cuda") else (platform.processor() or platform.machine())
     return {"device": device, "device_name": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "date": datetime.date.today().isoformat(), "commit": commit}
@@ -44,9 +45,11 @@ def throughput_vs_batch(make_fn, batch_sizes, n_images: int, device: str) -> lis
     return rows
 
 
-def save(name: str, result: dict) -> None:
-    path = PROJECT_ROOT / "results" / "benchmarks" / f"{name}.json"
-    write_json(result, path)
-    print(path.relative_to(PROJECT_ROOT))
+DEFAULT_OUT = PROJECT_ROOT / "results" / "benchmarks"
+
+
+def save(name: str, result: dict, out_dir=DEFAULT_OUT) -> None:
+    path = write_json(result, f"{out_dir}/{name}.json")
+    print(path)
     for row in result["rows"]:
         print(row)

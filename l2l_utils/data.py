@@ -86,14 +86,21 @@ def _to_float_images(images: np.ndarray) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def load_clipart(split: str, data_dir: Path = DATA_DIR) -> ImageDataset:
-    """The embedded clip-art set: 12 classes, 64x64 RGB composited on white. ``split`` is train|test."""
+def load_clipart(split: str, size: int | None = None, data_dir: Path = DATA_DIR) -> ImageDataset:
+    """The embedded clip-art set: 12 classes, 64x64 RGB composited on white. ``split`` is train|test.
+
+    ``size`` < 64 area-downsamples (64 / size must be an integer: whole pixels average exactly)."""
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     d = _load_npz(str(data_dir / "clipart64.npz"))
     keep = d["is_test"] == (split == "test")
-    return ImageDataset(_to_float_images(d["images"][keep]), torch.from_numpy(d["labels"][keep]),
-                        [str(c) for c in d["class_names"]], f"clipart64/{split}")
+    images = _to_float_images(d["images"][keep])
+    if size is not None and size != images.shape[-1]:
+        if size > images.shape[-1] or images.shape[-1] % size:
+            raise DataError(f"clip-art is 64 px; size must divide 64, got {size}")
+        images = torch.nn.functional.avg_pool2d(images, images.shape[-1] // size)
+    return ImageDataset(images, torch.from_numpy(d["labels"][keep]), [str(c) for c in d["class_names"]],
+                        f"clipart{images.shape[-1]}/{split}")
 
 
 def load_fashion_mnist(split: str, pad_to: int = 32, data_dir: Path = DATA_DIR) -> ImageDataset:

@@ -26,11 +26,11 @@ def class_split(cfg: dict, seed: int) -> ClassSplit:
 def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None) -> dict[str, ImageDataset]:
     """Train and test images of the forget, retain and proxy classes of the profile.
 
-    ``image_size`` (the model's) applies to the full-scale folders; the embedded data are 64 px."""
+    ``image_size`` is the model's; the 64 px clip-art is area-downsampled to it when smaller."""
     split = class_split(cfg, seed)
     groups = ["forget", "retain"] + (["proxy"] if cfg["proxy"] else [])
     if cfg["dataset"] == "clipart":
-        train, test = load_clipart("train"), load_clipart("test")
+        train, test = load_clipart("train", image_size), load_clipart("test", image_size)
         out = {f"{g}_train": split.select(train, g) for g in groups}
         test_split = ClassSplit(split.forget, split.retain, split.proxy, cfg["test_images_per_class"], seed)
         out.update({f"{g}_test": test_split.select(test, g) for g in ("forget", "retain")})
@@ -95,6 +95,25 @@ def _retrained_mae(cfg: dict, seed: int):
         model, meta = pretrain_mae(load_clipart("train"), cfg["mae_config"], steps=cfg["pretrain_steps"], seed=seed)
         atomic_torch_save({"model": model.mae.state_dict(), "config": cfg["mae_config"], "meta": meta}, path)
     return load_mae_checkpoint(path, cfg["mae_config"])
+
+
+def retain_for(data: dict, retain_set: str) -> ImageDataset:
+    """The retain term's data: the real retain set, or a proxy (other classes; Li et al. 2024, Sec. 5)."""
+    if retain_set == "real":
+        return data["retain_train"]
+    if retain_set == "proxy":
+        if "proxy_train" not in data:
+            raise ValueError("retain_set='proxy' needs proxy classes: set the profile's 'proxy' class list")
+        return data["proxy_train"]
+    raise ValueError(f"retain_set must be 'real' or 'proxy', got {retain_set!r}")
+
+
+def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
+    """``notebook`` for the paper's method on the real retain set, else ``notebook__<method>[+salun<r>][+proxy]``:
+    one result file per table row."""
+    tag = ucfg.method + (f"+salun{ucfg.saliency}" if ucfg.saliency is not None else "")
+    tag += "+proxy" if retain_set == "proxy" else ""
+    return notebook if tag == "ours" else f"{notebook}__{tag}"
 
 
 def load_metric_models(cfg: dict):

@@ -23,7 +23,7 @@ _EMBEDDED = dict(
     mage_num_iter=20, mage_temperature=6.0,
     # Diffusion family (04): the shipped tiny Palette; alpha 0.1 is the protocol's diffusion preset
     # (decision 5); sampling on a respaced schedule of palette_sample_steps (None = all 2,000 steps).
-    palette_config="tiny", palette_checkpoint=str(PROJECT_ROOT / "checkpoints" / "palette_tiny_clipart.pt"),
+    palette_config="tiny32", palette_checkpoint=str(PROJECT_ROOT / "checkpoints" / "palette_tiny_clipart.pt"),
     palette_sample_steps=50, palette_alpha=0.1, palette_eval_tasks=["center_0.5"],
     palette_unlearn_steps=200, palette_batch_size=16, palette_blr=3e-3,
     palette_unlearn_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],  # boxes, as Palette's hybrid masks

@@ -18,11 +18,12 @@ def notebooks(pattern: str = "[0-9][0-9]_*.ipynb") -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob(pattern))
 
 
-def run_notebook(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None, **params) -> Path:
+def run_notebook(path: Path, profile: str, seed: int = 0, out_dir: Path | None = None,
+                 output_name: str | None = None, **params) -> Path:
     import papermill as pm
-    out_dir = out_dir or PROJECT_ROOT / "runs" / profile
+    out_dir = Path(out_dir or PROJECT_ROOT / "runs" / profile)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / path.name
+    out = out_dir / (output_name or path.name)
     pm.execute_notebook(str(path), str(out), parameters={"profile": profile, "seed": seed, **params},
                         kernel_name="python3", cwd=str(path.parent), progress_bar=False)
     return out

@@ -102,8 +102,22 @@ def test_shipped_base_models_of_every_family_load_with_profile_settings():
     mage = load_base_model(cfg, "mage")
     assert mage.num_iter == cfg["mage_num_iter"] and mage.image_size == 64
     palette = load_base_model(cfg, "palette")
-    assert palette.sample_steps == cfg["palette_sample_steps"] and palette.image_size == 64
+    assert palette.sample_steps == cfg["palette_sample_steps"] and palette.image_size == 32
     with pytest.raises(FileNotFoundError, match="16_Network.pth"):
         load_base_model(get_profile("places"), "palette")
     with pytest.raises(ValueError, match="unknown family"):
         load_base_model(cfg, "gan")
+
+
+def test_one_result_file_per_table_row_and_a_clear_error_without_proxy_classes():
+    from l2l_utils.experiment import result_name, retain_for
+    from l2l_utils.unlearn import UnlearnConfig
+    assert result_name("05_unlearn_mae", UnlearnConfig()) == "05_unlearn_mae"
+    assert result_name("05_unlearn_mae", UnlearnConfig(), "proxy") == "05_unlearn_mae__ours+proxy"
+    assert result_name("03_x", UnlearnConfig(method="max_loss", saliency=0.5)) == "03_x__max_loss+salun0.5"
+    data = {"retain_train": "R", "proxy_train": "P"}
+    assert retain_for(data, "real") == "R" and retain_for(data, "proxy") == "P"
+    with pytest.raises(ValueError, match="proxy"):
+        retain_for({"retain_train": "R"}, "proxy")
+    with pytest.raises(ValueError, match="real"):
+        retain_for(data, "none")

@@ -48,7 +48,7 @@ def test_same_profile_and_seed_give_identical_results(tmp_path):
     result = PROJECT_ROOT / "results" / "smoke" / f"{nb.stem}.json"
     texts = []
     for run in range(2):
-        for ckpt in (PROJECT_ROOT / "runs" / "smoke").glob("05_mae_*.pt"):
+        for ckpt in (PROJECT_ROOT / "runs" / "smoke").glob("05_unlearn_mae_*.pt"):
             ckpt.unlink()  # a fresh run, not a resume
         run_notebook(nb, "smoke", out_dir=tmp_path / str(run))
         texts.append(result.read_text())

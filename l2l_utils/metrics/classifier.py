@@ -38,6 +38,7 @@ class DomainClassifier(nn.Module):
     def __init__(self, num_classes: int = 12, width: int = 16, dropout: float = 0.2):
         super().__init__()
         self.num_classes = num_classes
+        self.input_size = 64  # the clip-art it is trained on
         widths, convs = [width * 2 ** i for i in range(5)], (1, 1, 2, 2, 1)
         self.features = nn.Sequential(*[_block(c_in, c_out, n) for c_in, c_out, n
                                         in zip([3] + widths[:-1], widths, convs)])
@@ -47,6 +48,8 @@ class DomainClassifier(nn.Module):
         self.register_buffer("std", torch.full((1, 3, 1, 1), 0.5), persistent=False)
 
     def forward(self, images01: Tensor) -> Tensor:
+        if images01.shape[-1] != self.input_size:  # e.g. the 32 px diffusion outputs: classify as trained
+            images01 = nn.functional.interpolate(images01, size=self.input_size, mode="bilinear", align_corners=False)
         x = self.features((images01 - self.mean) / self.std)
         return self.head(x.mean(dim=(2, 3), keepdim=True))
 

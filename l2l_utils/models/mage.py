@@ -347,6 +347,8 @@ class MAGEGenerator(I2IGenerator):
         return self.mage.forward_encoder(self._masked_input(x, mask)[0])
 
     def encoder_parameters(self):
+        """token_emb, blocks, norm (the released unlearning code's trained set). The MLM head reads the
+        word embeddings at use time, so tuning them also moves the output logits: as in the reference."""
         m = self.mage
         for module in (m.token_emb, m.blocks, m.norm):
             yield from module.parameters()

@@ -42,6 +42,11 @@ CONFIGS = {
     "tiny": {"unet": dict(in_channel=6, out_channel=3, inner_channel=32, channel_mults=[1, 2, 2, 2], attn_res=[],
                           num_head_channels=32, res_blocks=2, dropout=0.0, image_size=64),
              "beta_schedule": PLACES2_BETA_SCHEDULE},
+    # The shipped embedded model: "tiny" on 32 px (clip-art downsampled), so that sampling and unlearning
+    # fit a 2-core CPU (a 64 px UNet forward costs ~4x more); levels 32/16/8/4, still 13 encoder maps.
+    "tiny32": {"unet": dict(in_channel=6, out_channel=3, inner_channel=32, channel_mults=[1, 2, 2, 2], attn_res=[],
+                            num_head_channels=32, res_blocks=2, dropout=0.0, image_size=32),
+               "beta_schedule": PLACES2_BETA_SCHEDULE},
     # 16_Network.pth (config/inpainting_places2_unlearn*.json; dropout 0 as in the unlearn json).
     "places2_inpainting": {"unet": dict(in_channel=6, out_channel=3, inner_channel=64, channel_mults=[1, 2, 4, 8],
                                         attn_res=[16], num_head_channels=32, res_blocks=2, dropout=0.0,

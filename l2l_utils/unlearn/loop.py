@@ -5,7 +5,10 @@ Defaults follow the released MAGE unlearning code (Li et al. 2024; protocol refe
 AdamW (0.9, 0.95), weight decay 0.05 (none on biases and norms), lr = blr * global_batch / 256,
 linear warm-up over 5/6 of the run then half-cosine to 0 (their 6 epochs with 5 warm-up), gradient
 clipping at 3.0, a balanced 1:1 forget/retain batch. Under ``torchrun`` the objective is wrapped in
-DistributedDataParallel and every rank draws from its own seeded stream (seed + 1000 * rank).
+DistributedDataParallel: every rank draws the same global batch (images, augmentation, masks) from
+the run's seeded stream and trains on its own slice, so N ranks with ``batch_size`` B follow the
+trajectory of one process with batch N*B; the objective's own draws (noise images, diffusion noise)
+come from a per-rank stream (seed + 1000 * rank). With one process both are the one stream.
 
 Each method trains what the protocol's table says (§4): OURS and RANDOM ENCODER the encoder (the
 decoder is frozen), MAX LOSS, NOISY LABEL and RETAIN LABEL the full model. With ``saliency`` set,
@@ -142,7 +145,8 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
     params = trained_parameters(model, objective.trains)
     base_lr = cfg.blr * 2 * cfg.batch_size * world / 256
     opt = torch.optim.AdamW(param_groups(params, cfg.weight_decay), lr=base_lr, betas=(0.9, 0.95))
-    g = torch.Generator().manual_seed(cfg.seed + 1000 * rank)
+    g = torch.Generator().manual_seed(cfg.seed)  # the global batch: the same stream on every rank
+    g_rank = g if world == 1 else torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     start, history, state = 0, [], None
     ckpt_path = Path(checkpoint) if checkpoint else None
     if resume and ckpt_path and ckpt_path.is_file():
@@ -162,13 +166,19 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         g.set_state(state["generator"])
+        if world > 1:
+            g_rank.set_state(state["rank_generators"][rank])
         start, history = state["step"], state["history"]
 
     def save(step):
+        rank_states = None
+        if world > 1:
+            rank_states = [None] * world
+            dist.all_gather_object(rank_states, g_rank.get_state())
         if ckpt_path and rank == 0:
             atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                               "generator": g.get_state(), "history": history, "config": asdict(cfg),
-                               "saliency_mask": guard.keep if guard else None}, ckpt_path)
+                               "generator": g.get_state(), "rank_generators": rank_states, "history": history,
+                               "config": asdict(cfg), "saliency_mask": guard.keep if guard else None}, ckpt_path)
 
     size, patch = forget.images.shape[-1], getattr(model, "patch_size", 1)
     use_amp = device.type == "cuda"
@@ -176,14 +186,16 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
                      disable=not progress or rank != 0, initial=start, total=cfg.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, base_lr)
-        x_f = forget.images[torch.randint(len(forget), (cfg.batch_size,), generator=g)]
-        x_r = retain.images[torch.randint(len(retain), (cfg.batch_size,), generator=g)]
+        n = cfg.batch_size * world
+        x_f = forget.images[torch.randint(len(forget), (n,), generator=g)]
+        x_r = retain.images[torch.randint(len(retain), (n,), generator=g)]
         if cfg.augment:
             x_f, x_r = augment(x_f, g), augment(x_r, g)
         task = cfg.tasks[int(torch.randint(len(cfg.tasks), (1,), generator=g))]
-        mask = make_mask(task, cfg.batch_size, size, patch, g).to(device)
+        mask = make_mask(task, n, size, patch, g).expand(n, -1, -1, -1)
+        mine = slice(rank * cfg.batch_size, (rank + 1) * cfg.batch_size)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss, parts = objective(x_r.to(device), x_f.to(device), mask, g)
+            loss, parts = objective(x_r[mine].to(device), x_f[mine].to(device), mask[mine].to(device), g_rank)
         if not torch.isfinite(loss):
             where = f"the last good checkpoint {ckpt_path} is kept" if ckpt_path else "no checkpoint was requested"
             raise NonFiniteLossError(f"unlearning loss is {loss.item()} at step {step} (task {task}); {where}. "
@@ -196,8 +208,11 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
         opt.step()
         if guard:
             guard.after_step(opt)
-        history.append({"step": step + 1, "loss": loss.item(), "retain": parts["retain"].item(),
-                        "forget": parts["forget"].item()})
+        logged = torch.stack([loss.detach(), parts["retain"].detach(), parts["forget"].detach()]).float()
+        if world > 1:  # record the global batch's values (the mean of the equal-sized slices) on every rank
+            dist.all_reduce(logged)
+            logged /= world
+        history.append({"step": step + 1, **dict(zip(("loss", "retain", "forget"), logged.tolist()))})
         if ckpt_path and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             save(step + 1)
     return model.eval(), history

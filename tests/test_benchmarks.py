@@ -1,0 +1,27 @@
+"""The benchmark scripts run end to end on tiny inputs (their speed is measured by running them, not here)."""
+import importlib.util
+import json
+
+import pytest
+
+from l2l_utils import PROJECT_ROOT
+
+
+def _main(name):
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.parametrize("name,args", [
+    ("bench_mage_decoding", ["--images", "4", "--batch-sizes", "1,4"]),
+    ("bench_palette_sampling", ["--images", "4", "--batch-sizes", "1,4", "--steps", "3"]),
+])
+def test_benchmark_records_throughput_per_batch_size_with_provenance(name, args, tmp_path):
+    _main(name)(args + ["--out-dir", str(tmp_path)])
+    result = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert {"device", "date", "commit", "torch"} <= set(result)
+    assert [r["batch_size"] for r in result["rows"]] == [1, 4]
+    assert result["rows"][0]["speedup_vs_batch_1"] == 1.0
+    assert all(r["images_per_s"] > 0 for r in result["rows"])
