@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from l2l_utils.data import DataError, ImageDataset
+
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
@@ -43,3 +45,17 @@ def read_images(files: list[Path], size: int, source: str) -> tuple[list[torch.T
     if bad:
         warnings.warn(f"{source}: skipped {len(bad)} unreadable image file(s), e.g. {bad[0]}")
     return images, bad
+
+
+def read_classes(files_of: dict[str, list[Path]], size: int, source: str) -> ImageDataset:
+    """One dataset from the files of each class (labels in the dict's order); a class with no readable
+    file is a ``DataError``, unreadable files are skipped and listed in ``skipped``."""
+    images, labels, skipped = [], [], []
+    for label, (name, files) in enumerate(files_of.items()):
+        decoded, bad = read_images(files, size, f"{source}/{name}")
+        if not decoded:
+            raise DataError(f"{source}: no readable image of class {name!r} ({len(bad)} unreadable)")
+        images += decoded
+        labels += [label] * len(decoded)
+        skipped += [str(p) for p in bad]
+    return ImageDataset(torch.stack(images), torch.tensor(labels), list(files_of), source, skipped)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from l2l_utils.data import DataError, ImageDataset
-from l2l_utils.image_files import image_files, read_images
+from l2l_utils.image_files import image_files, read_classes
 
 LAYOUT = "<root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG (val re-foldered by class)"
 
@@ -25,19 +25,13 @@ def load_imagenet(root: str | Path | None, split: str, classes: list[str], image
     if not folder.is_dir():
         raise DataError(f"{folder} not found; expected the ILSVRC2012 layout {LAYOUT}")
     g = torch.Generator().manual_seed(seed)
-    images, labels, skipped = [], [], []
-    for label, wnid in enumerate(classes):
+    files_of = {}
+    for wnid in classes:
         files = image_files(folder / wnid)
         if not files:
             raise DataError(f"class folder {folder / wnid} is missing or has no images ({LAYOUT})")
         if images_per_class is not None:
             pick = torch.randperm(len(files), generator=g)[:images_per_class].sort().values
             files = [files[i] for i in pick]
-        decoded, bad = read_images(files, size, f"imagenet/{split}/{wnid}")
-        if not decoded:
-            raise DataError(f"no readable image in {folder / wnid} ({len(bad)} unreadable)")
-        images += decoded
-        labels += [label] * len(decoded)
-        skipped += bad
-    return ImageDataset(torch.stack(images), torch.tensor(labels), list(classes), f"imagenet/{split}",
-                        [str(p) for p in skipped])
+        files_of[wnid] = files
+    return read_classes(files_of, size, f"imagenet/{split}")

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from l2l_utils.data import DataError, ImageDataset
-from l2l_utils.image_files import IMAGE_SUFFIXES, image_files, read_images
+from l2l_utils.image_files import IMAGE_SUFFIXES, image_files, read_classes
 
 LAYOUT = ("<root>/categories_places365.txt, <root>/train_256/<letter>/<class>/*.jpg, "
           "<root>/val_256/*.jpg and <root>/places365_val.txt")
@@ -84,19 +82,10 @@ def load_places(root: str | Path | None, split: str, classes: list[str], images_
             files_of = {c: val.get(categories[c][0], []) for c in classes}
     else:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    images, labels, skipped = [], [], []
-    for label, c in enumerate(classes):
-        files = files_of[c][:images_per_class]
-        if not files:
+    for c in classes:
+        if not files_of[c]:
             raise DataError(f"no {split} images of class {c!r} in {root} ({LAYOUT})")
-        decoded, bad = read_images(files, size, f"places/{split}/{c}")
-        if not decoded:
-            raise DataError(f"no readable {split} image of class {c!r} ({len(bad)} unreadable)")
-        images += decoded
-        labels += [label] * len(decoded)
-        skipped += bad
-    return ImageDataset(torch.stack(images), torch.tensor(labels), list(classes), f"places/{split}",
-                        [str(p) for p in skipped])
+    return read_classes({c: files_of[c][:images_per_class] for c in classes}, size, f"places/{split}")
 
 
 def other_classes(root: str | Path, exclude: list[str]) -> list[str]:

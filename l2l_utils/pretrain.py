@@ -37,6 +37,31 @@ def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, step: int, what: str) -> float:
+    """One optimiser step at learning rate ``lr``; a non-finite loss stops the run before any weight moves."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite {what} pre-training loss at step {step}")
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+class LossCurve:
+    """The mean loss of every ``every`` steps, as [{"step", "loss"}] for the model cards."""
+
+    def __init__(self, every: int):
+        self.every, self.points, self._sum = every, [], 0.0
+
+    def add(self, step: int, loss: float) -> None:
+        self._sum += loss
+        if (step + 1) % self.every == 0:
+            self.points.append({"step": step + 1, "loss": self._sum / self.every})
+            self._sum = 0.0
+
+
 @torch.no_grad()
 def hole_mse(model: MAEGenerator, data: ImageDataset, ratio: float = 0.5, batch_size: int = 256) -> dict:
     """Mean squared error in [0,1] pixels inside a centre hole, for the model and for filling the
@@ -61,24 +86,14 @@ def pretrain_mae(train: ImageDataset, config: str = "tiny", steps: int = 3000, b
     model = MAEGenerator(build_mae(config)).train()
     size, patch = model.image_size, model.patch_size
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
-    history, running, start = [], 0.0, time.time()
+    curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAE"):
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, steps, warmup, lr)
         idx = torch.randint(len(train), (batch_size,), generator=g)
         x = augment(train.images[idx], g)
         task = tasks[int(torch.randint(len(tasks), (1,), generator=g))]
         loss = model.generative_loss(x, make_mask(task, batch_size, size, patch, g))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite pre-training loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running += loss.item()
-        if (step + 1) % log_every == 0:
-            history.append({"step": step + 1, "loss": running / log_every})
-            running = 0.0
+        curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAE"))
     meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
             "warmup": warmup, "seed": seed, "tasks": list(tasks), "train_images": len(train),
-            "train_seconds": round(time.time() - start, 1), "loss_curve": history}
+            "train_seconds": round(time.time() - start, 1), "loss_curve": curve.points}
     return model.eval(), meta

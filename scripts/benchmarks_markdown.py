@@ -12,9 +12,11 @@ each JSON is written by a script in `benchmarks/` and records the device, date a
 compare rows of one run on one machine; absolute images/s are only comparable on the same device.
 """
 
-WHAT = {
-    "mage_decoding": "MAGE MaskGIT inpainting (centre hole r = 1/2) through `evaluate.generate`: batched vs batch size 1",
-    "palette_sampling": "Palette ancestral sampling (centre hole r = 1/2) through `evaluate.generate`: batched vs batch size 1",
+WHAT = {  # result-name prefix -> (what was measured, the script that measures it)
+    "generation_mage": ("MAGE MaskGIT inpainting (centre hole r = 1/2) through `evaluate.generate`, batched vs "
+                        "batch size 1", "bench_generation.py --family mage"),
+    "generation_palette": ("Palette ancestral sampling (centre hole r = 1/2) through `evaluate.generate`, batched "
+                           "vs batch size 1", "bench_generation.py --family palette"),
 }
 
 
@@ -22,12 +24,11 @@ def main():
     print(HEADER)
     for path in sorted((PROJECT_ROOT / "results" / "benchmarks").glob("*.json")):
         r = read_json(path)
-        kind = next((k for k in WHAT if path.stem.startswith(k)), path.stem)
+        what, script = next((v for k, v in WHAT.items() if path.stem.startswith(k)), ("", "?"))
         settings = {k: r[k] for k in ("config", "task", "num_iter", "steps", "images") if k in r}
-        print(f"## `{path.stem}`\n\n{WHAT.get(kind, '')}.\n")
+        print(f"## `{path.stem}`\n\n{what}.\n")
         print(f"device {r['device']} ({r['device_name']}, {r['threads']} threads), torch {r['torch']}, "
-              f"{r['date']}, commit {r['commit']}; settings {settings}; "
-              f"`python benchmarks/bench_{kind}.py`\n")
+              f"{r['date']}, commit {r['commit']}; settings {settings}; `python benchmarks/{script}`\n")
         print("| batch size | images/s | speed-up vs batch 1 |\n| --- | --- | --- |")
         for row in r["rows"]:
             print(f"| {row['batch_size']} | {row['images_per_s']:.2f} | {row['speedup_vs_batch_1']:.2f}x |")

@@ -14,12 +14,10 @@ def _main(name):
     return module.main
 
 
-@pytest.mark.parametrize("name,args", [
-    ("bench_mage_decoding", ["--images", "4", "--batch-sizes", "1,4"]),
-    ("bench_palette_sampling", ["--images", "4", "--batch-sizes", "1,4", "--steps", "3"]),
-])
-def test_benchmark_records_throughput_per_batch_size_with_provenance(name, args, tmp_path):
-    _main(name)(args + ["--out-dir", str(tmp_path)])
+@pytest.mark.parametrize("family", ["mage", "palette"])
+def test_generation_benchmark_records_throughput_per_batch_size_with_provenance(family, tmp_path):
+    _main("bench_generation")(["--family", family, "--images", "4", "--batch-sizes", "1,4", "--steps", "3",
+                               "--out-dir", str(tmp_path)])
     result = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert {"device", "date", "commit", "torch"} <= set(result)
     assert [r["batch_size"] for r in result["rows"]] == [1, 4]

@@ -50,3 +50,22 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     moved = sorted(((ddp["state"][n] - v).norm() / (v - start[n]).norm()).item()
                    for n, v in single_model.state_dict().items() if (v - start[n]).norm() > 0)
     assert moved[len(moved) // 2] < 1e-5 and moved[-1] < 1e-2, moved
+
+
+def test_a_notebook_parameter_spawns_torchrun_and_the_notebook_collects_the_run(tmp_path):
+    """What a notebook does with gpus=2 (here two gloo ranks on CPU): launch, then resume the finished run."""
+    from l2l_utils.distributed import launch_unlearning
+    from l2l_utils.experiment import load_base_model, load_experiment_data
+    from l2l_utils.profiles import get_profile
+    cfg = get_profile("smoke")
+    ucfg = UnlearnConfig(steps=2, batch_size=2, blr=cfg["blr"], tasks=("center_0.5",))
+    ckpt = tmp_path / "run.pt"
+    launch_unlearning(2, "mae", cfg, ucfg, "real", 0, ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["step"] == 2 and len(saved["rank_generators"]) == 2
+    base = load_base_model(cfg, "mae")
+    data = load_experiment_data(cfg, 0)
+    model, history = unlearn(base, data["forget_train"], data["retain_train"], ucfg, checkpoint=ckpt, resume=True)
+    assert history == saved["history"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved["model"][name])

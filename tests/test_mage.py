@@ -59,10 +59,11 @@ def test_runner_follows_the_case_not_the_shipped_file(tiny):
     with torch.no_grad():
         loss = m(x, drop, masked)
     torch.testing.assert_close(out["loss"], loss)
-    assert out["encoder_latent"].shape == (3, 1 + 64 - 32, 64)
+    assert out["encoder_latent"].shape == (3, 1 + 64 - 32, CONFIGS["tiny"]["embed_dim"])
     # 20 unknown tokens: floor(64 * cos(pi/2 * 11/20)) = 41 would re-mask all, so 20 - 1 are kept masked
     assert out["decode_step"]["mask_len"].tolist() == [[min(19, math.floor(64 * math.cos(math.pi / 2 * 11 / 20)))]] * 3
-    assert out["constants"]["fake_class_label"] == 256 + 76 and out["constants"]["mask_token_label"] == 256 + 1000
+    k = m.codebook_size
+    assert out["constants"]["fake_class_label"] == k + 76 and out["constants"]["mask_token_label"] == k + 1000
 
 
 def _manifest(name):
@@ -92,7 +93,7 @@ def test_encode_is_the_masked_token_latent_and_ignores_hidden_pixels(tiny):
     mask = center_hole(64, 0.5)  # 32 px = 4x4 tokens touched, 6x6 with the 1-token margin
     assert tiny.token_mask(mask, 2).sum(dim=1).tolist() == [36, 36]
     z = tiny.encode(x, mask)
-    assert z.shape == (2, 1 + 64, 64)
+    assert z.shape == (2, 1 + 64, CONFIGS["tiny"]["embed_dim"])
     x2 = x.clone()
     x2[..., 16:48, 16:48] = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(tiny.encode(x2, mask), z)
@@ -168,4 +169,4 @@ def test_tokenizer_checkpoint_flat_or_wrapped(tmp_path, tiny):
         vq = load_vqgan_checkpoint(tmp_path / name, "tiny")
         assert torch.equal(vq.quantize.embedding.weight, sd["quantize.embedding.weight"])
     with pytest.raises(ValueError, match="shape mismatches"):
-        load_vqgan_checkpoint(tmp_path / "flat.ckpt", {**VQGAN_CONFIGS["tiny"], "n_embed": 512})
+        load_vqgan_checkpoint(tmp_path / "flat.ckpt", {**VQGAN_CONFIGS["tiny"], "n_embed": 256})
