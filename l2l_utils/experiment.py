@@ -23,22 +23,38 @@ def class_split(cfg: dict, seed: int) -> ClassSplit:
                       cfg["images_per_class"], seed)
 
 
-def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None) -> dict[str, ImageDataset]:
-    """Train and test images of the forget, retain and proxy classes of the profile.
+def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None,
+                         proxy: bool = True) -> dict[str, ImageDataset]:
+    """Train and test images of the forget, retain and (with ``proxy``) proxy classes of the profile.
 
-    ``image_size`` is the model's; the 64 px clip-art is area-downsampled to it when smaller."""
-    split = class_split(cfg, seed)
-    groups = ["forget", "retain"] + (["proxy"] if cfg["proxy"] else [])
+    ``image_size`` is the model's; the 64 px clip-art is area-downsampled to it when smaller. A proxy
+    list ``"rest"`` means every class of the dataset that is neither forget nor retain (the released
+    code's pools: the 800 non-ImageNet-R classes, the 266 other Places classes)."""
+    groups = ["forget", "retain"] + (["proxy"] if proxy and cfg["proxy"] else [])
     if cfg["dataset"] == "clipart":
+        split = class_split(cfg, seed)
         train, test = load_clipart("train", image_size), load_clipart("test", image_size)
         out = {f"{g}_train": split.select(train, g) for g in groups}
         test_split = ClassSplit(split.forget, split.retain, split.proxy, cfg["test_images_per_class"], seed)
         out.update({f"{g}_test": test_split.select(test, g) for g in ("forget", "retain")})
         return out
     load = _folder_loader(cfg, seed, image_size)
-    out = {f"{g}_train": load("train", cfg[g], cfg["images_per_class"]) for g in groups}
+    out = {f"{g}_train": load("train", cfg[g], cfg["images_per_class"]) for g in ("forget", "retain")}
+    if "proxy" in groups:  # after the others: a missing tree is reported by their loader first
+        out["proxy_train"] = load("train", _proxy_classes(cfg), cfg["images_per_class"])
     out.update({f"{g}_test": load("val", cfg[g], cfg["test_images_per_class"]) for g in ("forget", "retain")})
     return out
+
+
+def _proxy_classes(cfg: dict) -> list[str]:
+    if cfg["proxy"] != "rest":
+        return list(cfg["proxy"])
+    taken = set(cfg["forget"]) | set(cfg["retain"])
+    if cfg["dataset"] == "places":
+        from l2l_utils.places import other_classes
+        return other_classes(cfg["data_root"], taken)
+    train = Path(cfg["data_root"]) / "train"
+    return sorted(d.name for d in train.iterdir() if d.is_dir() and d.name not in taken)
 
 
 def _folder_loader(cfg: dict, seed: int, image_size: int | None):

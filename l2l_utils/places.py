@@ -88,6 +88,6 @@ def load_places(root: str | Path | None, split: str, classes: list[str], images_
     return read_classes({c: files_of[c][:images_per_class] for c in classes}, size, f"places/{split}")
 
 
-def other_classes(root: str | Path, exclude: list[str]) -> list[str]:
-    """Every category not in ``exclude``, in file order: the released code's proxy pool (265 classes)."""
+def other_classes(root: str | Path, exclude) -> list[str]:
+    """Every category not in ``exclude``, in file order: the released code's proxy pool (266 classes)."""
     return [c for c in read_categories(Path(root)) if c not in set(exclude)]

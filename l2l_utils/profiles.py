@@ -42,10 +42,11 @@ PROFILES = {
               "mage_num_iter": 6, "palette_sample_steps": 8, "palette_unlearn_steps": 4, "palette_batch_size": 4,
               "theory": dict(unlearn_steps=40, ascent_steps=120, record_every=2, mc_samples=20_000)},
     "embedded": _EMBEDDED,
-    # Places365-Standard (04 only): the released code's 49 outdoor retain / 50 indoor forget classes,
-    # 200 train images per class (its proxy run's count; all 5,000 of the real-retain run need ~200 GB
-    # as float32 in memory), all 100 val images per class, the public Places2 Palette.
-    "places": {**_EMBEDDED, "dataset": "places", "forget": PLACES_FORGET, "retain": PLACES_RETAIN, "proxy": [],
+    # Places365-Standard (04 only): the released code's 49 outdoor retain / 50 indoor forget classes and
+    # the other 266 as proxy pool ("rest", loaded only for retain_set="proxy"), 200 train images per class
+    # (its proxy run's count; all 5,000 of the real-retain run need ~200 GB as float32 in memory), all
+    # 100 val images per class, the public Places2 Palette.
+    "places": {**_EMBEDDED, "dataset": "places", "forget": PLACES_FORGET, "retain": PLACES_RETAIN, "proxy": "rest",
                "images_per_class": 200, "test_images_per_class": 100, "palette_config": "places2_inpainting",
                "palette_checkpoint": None, "palette_sample_steps": None, "backbone": "inception",
                "feature_size": 299, "is_classifier": "resnet50_places365", "eval_batch_size": 64,

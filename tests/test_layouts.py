@@ -104,7 +104,9 @@ def test_experiment_data_reads_the_places_profile_from_a_tree(tmp_path):
     _places_tree(tmp_path)
     cfg = get_profile("places", data_root=str(tmp_path), forget=["kitchen"], retain=["badlands", "airfield"],
                       images_per_class=2, test_images_per_class=1)
-    data = load_experiment_data(cfg, image_size=32)
+    data = load_experiment_data(cfg, image_size=32, proxy=False)
     assert {k: len(v) for k, v in data.items()} == {"forget_train": 2, "retain_train": 4, "forget_test": 1,
                                                     "retain_test": 2}
     assert data["forget_test"].images.shape[-1] == 32
+    proxy = load_experiment_data(cfg, image_size=32)["proxy_train"]  # "rest": every other category
+    assert proxy.class_names == ["desert/sand"] and len(proxy) == 2
