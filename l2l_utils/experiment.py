@@ -29,7 +29,8 @@ def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None
 
     ``image_size`` is the model's; the 64 px clip-art is area-downsampled to it when smaller. A proxy
     list ``"rest"`` means every class of the dataset that is neither forget nor retain (the released
-    code's pools: the 800 non-ImageNet-R classes, the 266 other Places classes)."""
+    code's pools: the 800 non-ImageNet-R classes, the 266 other Places classes); ``"coco"`` means
+    ``coco_images`` images of ``<coco_root>/train2017`` (its ``--use_coco``)."""
     groups = ["forget", "retain"] + (["proxy"] if proxy and cfg["proxy"] else [])
     if cfg["dataset"] == "clipart":
         split = class_split(cfg, seed)
@@ -40,7 +41,10 @@ def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None
         return out
     load = _folder_loader(cfg, seed, image_size)
     out = {f"{g}_train": load("train", cfg[g], cfg["images_per_class"]) for g in ("forget", "retain")}
-    if "proxy" in groups:  # after the others: a missing tree is reported by their loader first
+    if "proxy" in groups and cfg["proxy"] == "coco":  # one pool of COCO train2017 images
+        from l2l_utils.image_files import load_coco
+        out["proxy_train"] = load_coco(cfg["coco_root"], cfg["coco_images"], image_size or 224, seed)
+    elif "proxy" in groups:  # after the others: a missing tree is reported by their loader first
         out["proxy_train"] = load("train", _proxy_classes(cfg), cfg["images_per_class"])
     out.update({f"{g}_test": load("val", cfg[g], cfg["test_images_per_class"]) for g in ("forget", "retain")})
     return out

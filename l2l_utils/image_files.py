@@ -59,3 +59,18 @@ def read_classes(files_of: dict[str, list[Path]], size: int, source: str) -> Ima
         labels += [label] * len(decoded)
         skipped += [str(p) for p in bad]
     return ImageDataset(torch.stack(images), torch.tensor(labels), list(files_of), source, skipped)
+
+
+def load_coco(root: str | Path | None, n_images: int | None, size: int, seed: int = 0) -> ImageDataset:
+    """COCO ``train2017/*.jpg`` as a proxy pool (one class, "coco"): ``n_images`` drawn by a seeded
+    permutation of the sorted names, as the released code's ``--use_coco`` (ceil(12000 r) images)."""
+    folder = Path(root) / "train2017" if root is not None else None
+    if folder is None or not folder.is_dir():
+        raise DataError(f"COCO proxy: {folder} not found; expected <coco_root>/train2017/*.jpg")
+    files = image_files(folder)
+    if not files:
+        raise DataError(f"COCO proxy: no images in {folder}")
+    if n_images is not None:
+        pick = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:n_images].sort().values
+        files = [files[i] for i in pick]
+    return read_classes({"coco": files}, size, "coco/train2017")

@@ -32,6 +32,7 @@ _EMBEDDED = dict(
     is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
     unlearn_steps=300, batch_size=32, blr=3e-3, alpha=0.2, alphas=[0.2, 1.0],
     eval_batch_size=256, device="cpu",
+    coco_root=None, coco_images=None,  # proxy="coco": COCO train2017 as the proxy pool (full scale)
     # 01_theory_gaussian: the toy is the same at every profile; only steps and Monte Carlo samples scale.
     theory=dict(unlearn_steps=100, ascent_steps=600, record_every=1, mc_samples=400_000),
 )

@@ -110,3 +110,19 @@ def test_experiment_data_reads_the_places_profile_from_a_tree(tmp_path):
     assert data["forget_test"].images.shape[-1] == 32
     proxy = load_experiment_data(cfg, image_size=32)["proxy_train"]  # "rest": every other category
     assert proxy.class_names == ["desert/sand"] and len(proxy) == 2
+
+
+def test_coco_train2017_as_a_proxy_pool(tmp_path):
+    from l2l_utils.image_files import load_coco
+    for i in range(5):
+        _jpeg(tmp_path / "coco" / "train2017" / f"{i:012d}.jpg", i)
+    pool = load_coco(tmp_path / "coco", 3, size=32, seed=1)
+    assert len(pool) == 3 and pool.class_names == ["coco"] and pool.images.shape[1:] == (3, 32, 32)
+    assert torch.equal(pool.images, load_coco(tmp_path / "coco", 3, size=32, seed=1).images)  # seeded
+    with pytest.raises(DataError, match="train2017"):
+        load_coco(tmp_path / "nowhere", 3, size=32)
+    _places_tree(tmp_path / "places")
+    cfg = get_profile("places", data_root=str(tmp_path / "places"), forget=["kitchen"], retain=["badlands"],
+                      images_per_class=1, test_images_per_class=1, proxy="coco", coco_root=str(tmp_path / "coco"),
+                      coco_images=4)
+    assert len(load_experiment_data(cfg, image_size=32)["proxy_train"]) == 4
