@@ -17,7 +17,19 @@ WHAT = {  # result-name prefix -> (what was measured, the script that measures i
                         "batch size 1", "bench_generation.py --family mage"),
     "generation_palette": ("Palette ancestral sampling (centre hole r = 1/2) through `evaluate.generate`, batched "
                            "vs batch size 1", "bench_generation.py --family palette"),
+    "unlearn_step": ("One unlearning step (method `ours`, teacher + student, forward + backward): time, FLOPs "
+                     "counted by torch's FlopCounterMode, MFU against the dense bf16 peak (GPU only)",
+                     "bench_unlearn_step.py"),
 }
+SETTINGS = ("family", "config", "task", "num_iter", "steps", "images", "image_size", "peak_bf16_tflops")
+
+
+def cell(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
 
 
 def main():
@@ -25,13 +37,14 @@ def main():
     for path in sorted((PROJECT_ROOT / "results" / "benchmarks").glob("*.json")):
         r = read_json(path)
         what, script = next((v for k, v in WHAT.items() if path.stem.startswith(k)), ("", "?"))
-        settings = {k: r[k] for k in ("config", "task", "num_iter", "steps", "images") if k in r}
+        settings = {k: r[k] for k in SETTINGS if k in r}
         print(f"## `{path.stem}`\n\n{what}.\n")
         print(f"device {r['device']} ({r['device_name']}, {r['threads']} threads), torch {r['torch']}, "
               f"{r['date']}, commit {r['commit']}; settings {settings}; `python benchmarks/{script}`\n")
-        print("| batch size | images/s | speed-up vs batch 1 |\n| --- | --- | --- |")
+        columns = list(r["rows"][0])
+        print("| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns))
         for row in r["rows"]:
-            print(f"| {row['batch_size']} | {row['images_per_s']:.2f} | {row['speedup_vs_batch_1']:.2f}x |")
+            print("| " + " | ".join(cell(row[c]) for c in columns) + " |")
         print()
 
 

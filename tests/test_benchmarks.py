@@ -23,3 +23,10 @@ def test_generation_benchmark_records_throughput_per_batch_size_with_provenance(
     assert [r["batch_size"] for r in result["rows"]] == [1, 4]
     assert result["rows"][0]["speedup_vs_batch_1"] == 1.0
     assert all(r["images_per_s"] > 0 for r in result["rows"])
+
+
+def test_unlearning_step_benchmark_counts_flops_and_times_steps(tmp_path):
+    _main("bench_unlearn_step")(["--family", "mae", "--batch-size", "2", "--steps", "1", "--out-dir", str(tmp_path)])
+    row = json.loads(next(tmp_path.glob("*.json")).read_text())["rows"][0]
+    assert row["flops_per_step"] > 0 and row["seconds_per_step"] > 0
+    assert row["mfu"] is None  # no peak rate for a CPU: never a made-up utilisation
