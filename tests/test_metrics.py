@@ -140,3 +140,19 @@ def test_is_classifier_bad_files(tmp_path):
     torch.save({"weights": 1}, not_ckpt)
     with pytest.raises(RuntimeError, match="not an IS classifier checkpoint"):
         load_is_classifier(not_ckpt)
+
+
+def test_domain_classifier_sees_smaller_images_at_its_training_size():
+    torch.manual_seed(0)
+    clf = DomainClassifier().eval()
+    small = torch.rand(3, 3, 32, 32)
+    upsampled = torch.nn.functional.interpolate(small, size=64, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        torch.testing.assert_close(clf(small), clf(upsampled))
+
+
+def test_clipart_downsampling_averages_whole_pixels():
+    full, small = load_clipart("test"), load_clipart("test", 32)
+    torch.testing.assert_close(small.images, torch.nn.functional.avg_pool2d(full.images, 2))
+    with pytest.raises(Exception, match="divide 64"):
+        load_clipart("test", 48)
