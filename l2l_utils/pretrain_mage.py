@@ -66,19 +66,23 @@ def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500,
 
 @torch.no_grad()
 def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 256) -> dict:
-    """Held-out reconstruction MSE / PSNR in [0, 1] pixels and how much of the codebook is used."""
-    se, counts = 0.0, torch.zeros(vq.quantize.n_e)
+    """Held-out reconstruction MSE / PSNR in [0, 1] pixels, how much of the codebook is used, and the
+    colour kept: mean |pixel - its grey level| of the reconstructions against that of the images."""
+    se, colour, colour_true, counts = 0.0, 0.0, 0.0, torch.zeros(vq.quantize.n_e)
     for i in range(0, len(data), batch_size):
         x = data.images[i:i + batch_size]
         quant, _, (_, _, ids) = vq.encode(x)
-        se += ((vq.decode(quant).clamp(0, 1) - x) ** 2).sum().item()
+        rec = vq.decode(quant).clamp(0, 1)
+        se += ((rec - x) ** 2).sum().item()
+        colour += (rec - rec.mean(1, keepdim=True)).abs().sum().item()
+        colour_true += (x - x.mean(1, keepdim=True)).abs().sum().item()
         counts += torch.bincount(ids, minlength=vq.quantize.n_e)
     mse = se / data.images.numel()
     p = counts / counts.sum()
     perplexity = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
     return {"recon_mse": mse, "recon_psnr": float(10 * torch.log10(torch.tensor(1.0 / mse))),
             "codes_used": int((counts > 0).sum()), "codebook_size": vq.quantize.n_e,
-            "code_perplexity": perplexity}
+            "code_perplexity": perplexity, "colour_kept": colour / colour_true}
 
 
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
