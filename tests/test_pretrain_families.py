@@ -62,6 +62,7 @@ def test_denoising_process_ends_in_the_inpainting():
     frames = model.denoising_process(x, mask, torch.Generator().manual_seed(3), frames=3)
     assert frames.shape[1:] == x.shape and len(frames) >= 4
     torch.testing.assert_close(frames[-1], model.inpaint(x, mask, torch.Generator().manual_seed(3)), rtol=0, atol=0)
+    assert len(model.denoising_process(x, mask, torch.Generator().manual_seed(3), frames=8)) >= 6  # 6 steps
 
 
 @pytest.mark.parametrize("family", ["mage", "palette"])

@@ -398,6 +398,7 @@ class PaletteGenerator(I2IGenerator):
         y_t after every step whose index is a multiple of steps // frames (K is about frames + 1);
         the last frame is the inpainting."""
         steps = steps or self.sample_steps
+        frames = min(frames, (steps or self.network.num_timesteps) - 1)  # restoration needs fewer than steps
         mask = mask.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
         y_0 = x * 2 - 1
         y_cond = y_0 * (1 - mask) + mask * randn_like(y_0, generator)
