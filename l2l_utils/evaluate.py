@@ -106,3 +106,12 @@ def paper_rows(metrics: dict, models, tasks, backbone: str = "MNv2"):
             fid_is.append(row)
             clip.append(clip_row)
     return pd.DataFrame(fid_is), pd.DataFrame(clip)
+
+
+def baseline_hole_mse(images: torch.Tensor, masks: torch.Tensor) -> dict:
+    """Two context-blind fills a generator is compared with: the mean visible colour of each image (a
+    blur; hard for a sampler to beat in MSE) and the hole of the next image (real content, wrong context)."""
+    visible = 1 - masks
+    mean = (images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
+    return {"hole_mse_mean_fill": hole_mse(mean.expand_as(images), images, masks),
+            "hole_mse_other_image": hole_mse(images * visible + images.roll(1, 0) * masks, images, masks)}

@@ -39,11 +39,12 @@ def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None
         test_split = ClassSplit(split.forget, split.retain, split.proxy, cfg["test_images_per_class"], seed)
         out.update({f"{g}_test": test_split.select(test, g) for g in ("forget", "retain")})
         return out
-    load = _folder_loader(cfg, seed, image_size)
+    size = image_size or FOLDER_IMAGE_SIZE.get(cfg["dataset"])  # unknown: _folder_loader says so
+    load = _folder_loader(cfg, seed, size)
     out = {f"{g}_train": load("train", cfg[g], cfg["images_per_class"]) for g in ("forget", "retain")}
     if "proxy" in groups and cfg["proxy"] == "coco":  # one pool of COCO train2017 images
         from l2l_utils.image_files import load_coco
-        out["proxy_train"] = load_coco(cfg["coco_root"], cfg["coco_images"], image_size or 224, seed)
+        out["proxy_train"] = load_coco(cfg["coco_root"], cfg["coco_images"], size, seed)
     elif "proxy" in groups:  # after the others: a missing tree is reported by their loader first
         out["proxy_train"] = load("train", _proxy_classes(cfg), cfg["images_per_class"])
     out.update({f"{g}_test": load("val", cfg[g], cfg["test_images_per_class"]) for g in ("forget", "retain")})
@@ -61,14 +62,17 @@ def _proxy_classes(cfg: dict) -> list[str]:
     return sorted(d.name for d in train.iterdir() if d.is_dir() and d.name not in taken)
 
 
-def _folder_loader(cfg: dict, seed: int, image_size: int | None):
+FOLDER_IMAGE_SIZE = {"imagenet": 224, "places": 256}  # without a model's size: MAE's / Palette's
+
+
+def _folder_loader(cfg: dict, seed: int, size: int):
     """(split, classes, images per class) -> ImageDataset for the full-scale folder layouts."""
     if cfg["dataset"] == "imagenet":
         from l2l_utils.imagenet import load_imagenet
-        return lambda split, classes, n: load_imagenet(cfg["data_root"], split, classes, n, image_size or 224, seed)
+        return lambda split, classes, n: load_imagenet(cfg["data_root"], split, classes, n, size, seed)
     if cfg["dataset"] == "places":
         from l2l_utils.places import load_places
-        return lambda split, classes, n: load_places(cfg["data_root"], split, classes, n, image_size or 256)
+        return lambda split, classes, n: load_places(cfg["data_root"], split, classes, n, size)
     raise ValueError(f"unknown dataset {cfg['dataset']!r}")
 
 

@@ -9,7 +9,7 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import load_clipart
-from l2l_utils.evaluate import generate, hole_mse
+from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.models.mage import load_mage_checkpoint
 from l2l_utils.pretrain_mage import pretrain_mage, pretrain_vqgan, reconstruction_quality
@@ -88,15 +88,11 @@ def main():
                        "meta": {"vqgan": vq_meta, "mage": mage_meta, "recon": recon}}, path)
 
     out, masks = generate(gen, test.images, "center_0.5", batch_size=256, seed=0)
-    visible = 1 - masks
-    fill = (test.images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),
                 vq_params=sum(p.numel() for p in vq.parameters()),
                 mage_params=sum(p.numel() for n, p in gen.mage.named_parameters() if not n.startswith("vqgan.")),
                 hole_mse_mage=hole_mse(out, test.images, masks),
-                hole_mse_mean_fill=hole_mse(fill.expand_as(test.images), test.images, masks),
-                hole_mse_other_image=hole_mse(test.images * visible + test.images.roll(1, 0) * masks, test.images,
-                                              masks),
+                **baseline_hole_mse(test.images, masks),
                 machine=platform.processor() or platform.machine(), torch=torch.__version__,
                 threads=torch.get_num_threads())
     with open(f"{args.out_dir}/mage_tiny_clipart.md", "w") as f:

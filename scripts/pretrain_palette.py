@@ -9,7 +9,7 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import load_clipart
-from l2l_utils.evaluate import generate, hole_mse
+from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.io import atomic_torch_save, read_json, write_json
 from l2l_utils.models.palette import build_network, load_palette_checkpoint
 from l2l_utils.pretrain_palette import pretrain_palette
@@ -79,13 +79,9 @@ def main():
 
     model.sample_steps = args.sample_steps
     out, masks = generate(model, test.images, "center_0.5", batch_size=240, seed=0)
-    visible = 1 - masks
-    fill = (test.images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
     meta.update(params=sum(p.numel() for p in model.parameters()), test_images=len(test), image_size=size,
                 sample_steps=args.sample_steps, hole_mse_model=hole_mse(out, test.images, masks),
-                hole_mse_mean_fill=hole_mse(fill.expand_as(test.images), test.images, masks),
-                hole_mse_other_image=hole_mse(test.images * visible + test.images.roll(1, 0) * masks, test.images,
-                                              masks))
+                **baseline_hole_mse(test.images, masks))
     if not args.evaluate_only:
         meta.update(machine=platform.processor() or platform.machine(), torch=torch.__version__,
                     threads=torch.get_num_threads())
