@@ -14,8 +14,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-reproduce: $(STAMP)  ## all notebooks at the embedded profile -> runs/, results/, figures/
-	$(PY) -m l2l_utils.runner --profile embedded
+reproduce: $(STAMP)  ## every notebook, every table row and family sweep at the embedded profile, then 10_analysis
+	$(PY) -m l2l_utils.runner --profile embedded --only '0[0-9]_*.ipynb'
+	$(PY) -m l2l_utils.sweep configs/embedded/*__*.yaml
+	$(PY) -m l2l_utils.runner --profile embedded --only 10_analysis.ipynb
+
+figures: $(STAMP)  ## rerun 10_analysis over the existing results/embedded/ (no training) -> figures/embedded/
+	$(PY) -m l2l_utils.runner --profile embedded --only 10_analysis.ipynb
 
 test: $(STAMP)  ## unit tests + every notebook at the smoke profile
 	$(PY) -m pytest -q

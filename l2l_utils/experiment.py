@@ -81,16 +81,17 @@ PUBLIC_CHECKPOINTS = {"mae": "mae_visualize_vit_large.pth (facebookresearch/mae)
                       "palette": "16_Network.pth (Places2 inpainting, linked from the i2i_Palette README)"}
 
 
-def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed: int = 0):
+def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed: int = 0, without=()):
     """The shipped/public base model of ``family`` (mae | mage | palette), or (MAE, ``retrain=True``, embedded
-    data only) one pre-trained anew with ``cfg["pretrain_steps"]`` steps, cached under ``runs/<profile>/``."""
+    data only) one pre-trained anew with ``cfg["pretrain_steps"]`` steps on the training images of every
+    class but ``without`` (the retrain oracle leaves out the forget classes), cached under ``runs/<profile>/``."""
     if family not in PUBLIC_CHECKPOINTS:
         raise ValueError(f"unknown family {family!r}; known: {sorted(PUBLIC_CHECKPOINTS)}")
     if retrain:
         if family != "mae":
             raise NotImplementedError(f"retraining the {family} base model in a notebook is not wired; "
                                       "run its scripts/pretrain_*.py")
-        return _retrained_mae(cfg, seed).to(cfg["device"])
+        return _retrained_mae(cfg, seed, tuple(without)).to(cfg["device"])
     path = cfg[f"{family}_checkpoint"]
     if path is None:
         raise FileNotFoundError(f"set {family}_checkpoint to a local {PUBLIC_CHECKPOINTS[family]}")
@@ -108,35 +109,44 @@ def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed:
     return load_mae_checkpoint(path, cfg["mae_config"]).to(cfg["device"])
 
 
-def _retrained_mae(cfg: dict, seed: int):
+def _retrained_mae(cfg: dict, seed: int, without: tuple[str, ...] = ()):
     from l2l_utils.io import atomic_torch_save
     from l2l_utils.models.mae import load_mae_checkpoint
     from l2l_utils.pretrain import pretrain_mae
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
-    path = PROJECT_ROOT / "runs" / cfg["profile"] / f"mae_{cfg['mae_config']}_pretrain{cfg['pretrain_steps']}_seed{seed}.pt"
+    train = load_clipart("train")
+    if without:
+        train = train.subset(~torch.isin(train.labels, torch.tensor(train.class_index(list(without)))))
+    tag = "_without-" + "-".join(sorted(without)) if without else ""
+    path = (PROJECT_ROOT / "runs" / cfg["profile"]
+            / f"mae_{cfg['mae_config']}_pretrain{cfg['pretrain_steps']}{tag}_seed{seed}.pt")
     if not path.is_file():
-        model, meta = pretrain_mae(load_clipart("train"), cfg["mae_config"], steps=cfg["pretrain_steps"], seed=seed)
+        model, meta = pretrain_mae(train, cfg["mae_config"], steps=cfg["pretrain_steps"], seed=seed)
         atomic_torch_save({"model": model.mae.state_dict(), "config": cfg["mae_config"], "meta": meta}, path)
     return load_mae_checkpoint(path, cfg["mae_config"])
 
 
-def retain_for(data: dict, retain_set: str) -> ImageDataset:
-    """The retain term's data: the real retain set, or a proxy (other classes; Li et al. 2024, Sec. 5)."""
+def retain_for(data: dict, retain_set: str) -> ImageDataset | None:
+    """The retain term's data: the real retain set, a proxy (other classes; Li et al. 2024, Sec. 5), or
+    none (None: ``unlearn`` drops the retain term)."""
     if retain_set == "real":
         return data["retain_train"]
     if retain_set == "proxy":
         if "proxy_train" not in data:
             raise ValueError("retain_set='proxy' needs proxy classes: set the profile's 'proxy' class list")
         return data["proxy_train"]
-    raise ValueError(f"retain_set must be 'real' or 'proxy', got {retain_set!r}")
+    if retain_set == "none":
+        return None
+    raise ValueError(f"retain_set must be 'real', 'proxy' or 'none', got {retain_set!r}")
 
 
 def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
-    """``notebook`` for the paper's method on the real retain set, else ``notebook__<method>[+salun<r>][+proxy]``:
-    one result file per table row."""
+    """``notebook`` for the paper's method on the real retain set with seed 0, else
+    ``notebook__<method>[+salun<r>][+proxy|+noretain][+seed<s>]``: one result file per table row and seed."""
     tag = ucfg.method + (f"+salun{ucfg.saliency}" if ucfg.saliency is not None else "")
-    tag += "+proxy" if retain_set == "proxy" else ""
+    tag += {"real": "", "proxy": "+proxy", "none": "+noretain"}[retain_set]
+    tag += f"+seed{ucfg.seed}" if ucfg.seed != 0 else ""
     return notebook if tag == "ours" else f"{notebook}__{tag}"
 
 
@@ -182,3 +192,36 @@ def save_figure(fig, name: str, profile: str) -> Path:
     fig.savefig(out / f"{name}.png", dpi=130, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(out / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None, "Creator": None})
     return out / f"{name}.png"
+
+
+def write_samples(cfg: dict, name: str, test_sets: dict, generated: dict[str, dict], task: str, backbone,
+                  n: int = 8, dims: int = 50) -> Path:
+    """results/<profile>/samples/<name>.npz, what 10_analysis draws without rerunning anything:
+
+    * ``<set>/ground_truth`` and ``<set>/<model>``: the ``n`` grid images of every test set (uint8), the
+      same evenly spaced ones ``plots.inpainting_rows`` shows;
+    * ``<set>/<kind>/pca``: backbone features of all real images and of every model's fills of ``task``,
+      projected jointly onto their top ``dims`` principal components (float16) -- the usual first step
+      of a t-SNE (van der Maaten & Hinton 2008), which keeps the file small.
+    """
+    import numpy as np
+    from l2l_utils.metrics import extract_features
+    arrays, feats, rows = {}, [], []
+    for subset, data in test_sets.items():
+        idx = torch.arange(0, len(data), max(1, len(data) // n))[:n]
+        arrays[f"{subset}/ground_truth"] = data.images[idx]
+        feats.append(extract_features(backbone, data.images))
+        rows.append(f"{subset}/real")
+        for model, images in generated.items():
+            arrays[f"{subset}/{model}"] = images[(task, subset)][idx]
+            feats.append(extract_features(backbone, images[(task, subset)]))
+            rows.append(f"{subset}/{model}")
+    out = {k: (v.clamp(0, 1) * 255).round().to(torch.uint8).numpy() for k, v in arrays.items()}
+    stacked = torch.cat(feats).double()
+    _, _, v = torch.linalg.svd(stacked - stacked.mean(0), full_matrices=False)
+    projected = ((stacked - stacked.mean(0)) @ v[:dims].T).float().split([len(f) for f in feats])
+    out.update({f"{row}/pca": p.half().numpy() for row, p in zip(rows, projected)})
+    path = RESULTS_DIR / cfg["profile"] / "samples" / f"{name}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, task=np.array(task), **out)
+    return path

@@ -41,7 +41,12 @@ def _reseed_dead_codes(vq: VQModel, usage: torch.Tensor, z: torch.Tensor) -> int
 
 def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500, batch_size: int = 32,
                    lr: float = 1e-3, warmup: int = 100, reseed_every: int = 100, seed: int = 0,
-                   log_every: int = 50) -> tuple[VQModel, dict]:
+                   log_every: int = 50, recon_loss: str = "l2") -> tuple[VQModel, dict]:
+    """Reconstruction + VQ loss, no perceptual or GAN term (no weights offline). ``recon_loss`` "l2":
+    with L1 alone the tiny tokenizer learnt near-grey reconstructions (400-step A/B at 32 px: colour
+    kept 0.37 with L1, 0.57 with L2, same MSE); L2 punishes a wrong colour over a whole region harder."""
+    if recon_loss not in ("l1", "l2"):
+        raise ValueError(f"recon_loss must be 'l1' or 'l2', got {recon_loss!r}")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     vq = build_vqgan(config).train()
@@ -52,14 +57,15 @@ def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500,
         x = augment(train.images[torch.randint(len(train), (batch_size,), generator=g)], g)
         z = vq.encoder(x)
         quant, q_loss, (_, _, ids) = vq.quantize(z)
-        loss = (vq.decode(quant) - x).abs().mean() + q_loss
+        error = vq.decode(quant) - x
+        loss = (error.abs() if recon_loss == "l1" else error ** 2).mean() + q_loss
         curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "VQGAN"))
         usage += torch.bincount(ids, minlength=vq.quantize.n_e)
         if (step + 1) % reseed_every == 0 and step + 1 < steps * 0.8:  # let the codebook settle at the end
             flat = z.detach().permute(0, 2, 3, 1).reshape(-1, vq.embed_dim)
             reseeded.append({"step": step + 1, "codes": _reseed_dead_codes(vq, usage, flat)})
     meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
-            "train_images": len(train), "train_seconds": round(time.time() - start, 1),
+            "recon_loss": recon_loss, "train_images": len(train), "train_seconds": round(time.time() - start, 1),
             "loss_curve": curve.points, "reseeded_codes": reseeded}
     return vq.eval().requires_grad_(False), meta
 

@@ -2,9 +2,11 @@
 
     python scripts/make_configs.py     # then: python -m l2l_utils.sweep configs/embedded/*.yaml
 
-Rows follow Li et al. (ICLR 2024) Tables 1-2 (Original is every run's "original" column), plus
-Ours (proxy D_R) where the profile has proxy classes and, new here, Ours + SalUn saliency (0.5).
-Full-scale configs read data and checkpoints from environment variables.
+Rows: ``l2l_utils.study.TABLE_ROWS`` (Li et al. ICLR 2024 Tables 1-2, plus Ours + SalUn saliency 0.5),
+the proxy row only where the profile has proxy classes.
+Also, at smoke and embedded, the family sweeps of 06_ablation and 07_retain_availability for every
+family (the MAE ones are the notebooks' defaults, which `make reproduce` runs anyway). Full-scale
+configs read data and checkpoints from environment variables.
 """
 import shutil
 
@@ -12,6 +14,8 @@ import yaml
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.profiles import PROFILES
+from l2l_utils.study import FAMILIES as STUDY_FAMILIES
+from l2l_utils.study import table_rows
 
 FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
     "03_unlearn_vqgan.ipynb": {"imagenet": {"data_root": "$IMAGENET_ROOT",
@@ -22,10 +26,8 @@ FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
     "05_unlearn_mae.ipynb": {"imagenet": {"data_root": "$IMAGENET_ROOT",
                                           "mae_checkpoint": "$CKPT_DIR/mae_visualize_vit_large.pth"}},
 }
-ROWS = {"ours": {}, "max_loss": {"method": "max_loss"}, "noisy_label": {"method": "noisy_label"},
-        "retain_label": {"method": "retain_label"}, "random_encoder": {"method": "random_encoder"},
-        "ours+proxy": {"retain_set": "proxy"}, "ours+salun0.5": {"saliency": 0.5}}
-NOT_IMPLEMENTED = {("04_unlearn_diffusion.ipynb", "noisy_label")}  # see PaletteGenerator.noise_target
+FAMILY_OF = {f"{notebook}.ipynb": family for family, notebook in STUDY_FAMILIES.items()}
+SWEEPS = ("06_ablation.ipynb", "07_retain_availability.ipynb")
 
 
 def main():
@@ -33,14 +35,18 @@ def main():
     shutil.rmtree(out, ignore_errors=True)
     for notebook, full_scale in FAMILIES.items():
         for profile, inputs in {"smoke": {}, "embedded": {}, **full_scale}.items():
-            for row, params in ROWS.items():
-                if (notebook, row) in NOT_IMPLEMENTED or (row.endswith("proxy") and not PROFILES[profile]["proxy"]):
-                    continue
+            for row, params in table_rows(FAMILY_OF[notebook], with_proxy=bool(PROFILES[profile]["proxy"])).items():
                 name = notebook.removesuffix(".ipynb") + ("" if row == "ours" else f"__{row}")
                 path = out / profile / f"{name}.yaml"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, **inputs, **params}}
                 path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    for notebook in SWEEPS:
+        for profile in ("smoke", "embedded"):
+            for family in STUDY_FAMILIES:
+                name = notebook.removesuffix(".ipynb") + ("" if family == "mae" else f"__{family}")
+                spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, "family": family}}
+                (out / profile / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     print(f"{sum(1 for _ in out.glob('*/*.yaml'))} configs in {out}")
 
 

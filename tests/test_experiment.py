@@ -81,6 +81,27 @@ def test_a_parameter_retrains_the_base_model():
         load_base_model(get_profile("imagenet"), retrain=True)
 
 
+def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path):
+    import l2l_utils.experiment as experiment
+    import l2l_utils.pretrain as pretrain
+    from l2l_utils.data import load_clipart
+    from l2l_utils.experiment import load_base_model
+    seen = {}
+    real = pretrain.pretrain_mae
+
+    def spy(train, *args, **kwargs):
+        seen["classes"] = {train.class_names[i] for i in train.labels.unique().tolist()}
+        seen["n"] = len(train)
+        return real(train, *args, **kwargs)
+    monkeypatch.setattr(pretrain, "pretrain_mae", spy)
+    monkeypatch.setattr(experiment, "PROJECT_ROOT", tmp_path)  # no cached model from an earlier run
+    cfg = get_profile("smoke", pretrain_steps=1)
+    load_base_model(cfg, retrain=True, seed=11, without=cfg["forget"])
+    train = load_clipart("train")
+    assert seen["classes"] == set(train.class_names) - set(cfg["forget"])
+    assert seen["n"] == int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
+
+
 def test_places365_is_classifier_wiring_without_real_weights(tmp_path):
     from torchvision.models import resnet50
     torch.manual_seed(0)
@@ -115,9 +136,11 @@ def test_one_result_file_per_table_row_and_a_clear_error_without_proxy_classes()
     assert result_name("05_unlearn_mae", UnlearnConfig()) == "05_unlearn_mae"
     assert result_name("05_unlearn_mae", UnlearnConfig(), "proxy") == "05_unlearn_mae__ours+proxy"
     assert result_name("03_x", UnlearnConfig(method="max_loss", saliency=0.5)) == "03_x__max_loss+salun0.5"
+    assert result_name("05_x", UnlearnConfig(seed=2), "none") == "05_x__ours+noretain+seed2"
+    assert result_name("05_x", UnlearnConfig(seed=1)) == "05_x__ours+seed1"  # seeds never overwrite seed 0
     data = {"retain_train": "R", "proxy_train": "P"}
-    assert retain_for(data, "real") == "R" and retain_for(data, "proxy") == "P"
+    assert retain_for(data, "real") == "R" and retain_for(data, "proxy") == "P" and retain_for(data, "none") is None
     with pytest.raises(ValueError, match="proxy"):
         retain_for({"retain_train": "R"}, "proxy")
     with pytest.raises(ValueError, match="real"):
-        retain_for(data, "none")
+        retain_for(data, "nothing")

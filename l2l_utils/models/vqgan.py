@@ -14,6 +14,8 @@ but it is **not** the CompVis taming VQGAN, and a taming re-implementation does 
 * the encoder downsamples by ``avg_pool2d(2)`` (no keys), the decoder upsamples by nearest x2 and a
   3x3 conv, and has ``num_res_blocks`` blocks per level (taming has one more);
 * GroupNorm(32 groups, eps 1e-6) and swish everywhere; two residual blocks in each ``mid``.
+  ``norm_groups`` (default 32) exists for narrow CPU configs only: at 32 channels, 32 groups is
+  instance normalisation, which divides out each image's per-channel scale and with it the colour.
 
 The quantizer is taming's ``VectorQuantizer2`` in its legacy form (beta = 0.25). Images are RGB in
 [0, 1] with no normalisation; the token grid is ``H / 2**(len(ch_mult) - 1)``.
@@ -31,7 +33,7 @@ from l2l_utils.models.base import load_state_dict_strict, resolve_config
 CONFIGS = {
     # CPU-sized tokenizer for tests and the tiny MAGE: 64 px -> 8x8 tokens, 512 codes of dim 32.
     "tiny": dict(embed_dim=32, n_embed=512,
-                 ddconfig=dict(ch=32, ch_mult=[1, 1, 2, 2], num_res_blocks=1, z_channels=32)),
+                 ddconfig=dict(ch=32, ch_mult=[1, 1, 2, 2], num_res_blocks=1, z_channels=32, norm_groups=8)),
     # The public vqgan_jax_strongaug.ckpt (config/vqgan.yaml of MAGE): 256 px -> 16x16 tokens.
     "maskgit_f16_1024": dict(embed_dim=256, n_embed=1024,
                              ddconfig=dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3,
@@ -40,8 +42,8 @@ CONFIGS = {
 }
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
@@ -51,11 +53,11 @@ def swish(x: torch.Tensor) -> torch.Tensor:
 class ResnetBlock(nn.Module):
     """GN-swish-conv3x3 twice (no conv bias); a width change adds ``nin_shortcut(h)``, not a projected x."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, groups: int):
         super().__init__()
-        self.norm1 = group_norm(in_channels)
+        self.norm1 = group_norm(in_channels, groups)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.norm2 = group_norm(out_channels)
+        self.norm2 = group_norm(out_channels, groups)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(out_channels, out_channels, 1, bias=False)
@@ -69,10 +71,10 @@ class ResnetBlock(nn.Module):
 
 
 class Mid(nn.Module):
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, groups: int):
         super().__init__()
-        self.block_1 = ResnetBlock(channels, channels)
-        self.block_2 = ResnetBlock(channels, channels)
+        self.block_1 = ResnetBlock(channels, channels, groups)
+        self.block_2 = ResnetBlock(channels, channels, groups)
 
     def forward(self, x):
         return self.block_2(self.block_1(x))
@@ -90,9 +92,9 @@ class Upsample(nn.Module):
 class Level(nn.Module):
     """One resolution: ``block`` (the residual blocks) and, in the decoder, an optional ``upsample``."""
 
-    def __init__(self, widths: list[int], upsample: bool = False):
+    def __init__(self, widths: list[int], groups: int, upsample: bool = False):
         super().__init__()
-        self.block = nn.ModuleList(ResnetBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.block = nn.ModuleList(ResnetBlock(a, b, groups) for a, b in zip(widths[:-1], widths[1:]))
         if upsample:
             self.upsample = Upsample(widths[-1])
 
@@ -108,13 +110,15 @@ def _check_ddconfig(double_z=False, dropout=0.0, attn_resolutions=None, resoluti
 
 
 class Encoder(nn.Module):
-    def __init__(self, ch: int, ch_mult, num_res_blocks: int, z_channels: int, in_channels: int = 3):
+    def __init__(self, ch: int, ch_mult, num_res_blocks: int, z_channels: int, in_channels: int = 3,
+                 norm_groups: int = 32):
         super().__init__()
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1, bias=False)
         widths = [ch] + [ch * m for m in ch_mult]
-        self.down = nn.ModuleList(Level([widths[i]] + [widths[i + 1]] * num_res_blocks) for i in range(len(ch_mult)))
-        self.mid = Mid(widths[-1])
-        self.norm_out = group_norm(widths[-1])
+        self.down = nn.ModuleList(Level([widths[i]] + [widths[i + 1]] * num_res_blocks, norm_groups)
+                                  for i in range(len(ch_mult)))
+        self.mid = Mid(widths[-1], norm_groups)
+        self.norm_out = group_norm(widths[-1], norm_groups)
         self.conv_out = nn.Conv2d(widths[-1], z_channels, 1)
 
     def forward(self, x):
@@ -128,18 +132,19 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, ch: int, ch_mult, num_res_blocks: int, z_channels: int, out_ch: int = 3):
+    def __init__(self, ch: int, ch_mult, num_res_blocks: int, z_channels: int, out_ch: int = 3,
+                 norm_groups: int = 32):
         super().__init__()
         top = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, top, 3, padding=1)
-        self.mid = Mid(top)
+        self.mid = Mid(top, norm_groups)
         levels, width_in = [], top
         for i in reversed(range(len(ch_mult))):
             width = ch * ch_mult[i]
-            levels.insert(0, Level([width_in] + [width] * num_res_blocks, upsample=i != 0))
+            levels.insert(0, Level([width_in] + [width] * num_res_blocks, norm_groups, upsample=i != 0))
             width_in = width
         self.up = nn.ModuleList(levels)
-        self.norm_out = group_norm(width_in)
+        self.norm_out = group_norm(width_in, norm_groups)
         self.conv_out = nn.Conv2d(width_in, out_ch, 3, padding=1)
 
     def forward(self, z):

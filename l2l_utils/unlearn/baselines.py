@@ -112,11 +112,12 @@ METHODS = {"ours": OursObjective, "max_loss": MaxLoss, "noisy_label": NoisyLabel
            "random_encoder": RandomEncoder}
 
 
-def build_objective(method: str, student, teacher, alpha: float, noise_type: str = "normal") -> UnlearnObjective:
+def build_objective(method: str, student, teacher, alpha: float, noise_type: str = "normal",
+                    retain_weight: float = 1.0) -> UnlearnObjective:
     """The objective of ``method``; ``noise_type`` is OURS's noise image (the baselines draw their
     noise in output or embedding space)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
     if method == "ours":
-        return OursObjective(student, teacher, alpha, noise_type)
-    return METHODS[method](student, teacher, alpha)
+        return OursObjective(student, teacher, alpha, noise_type, retain_weight)
+    return METHODS[method](student, teacher, alpha, retain_weight)

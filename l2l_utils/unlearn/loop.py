@@ -122,16 +122,20 @@ def saliency_mask_for(objective, params: dict, forget: ImageDataset, retain: Ima
     return {n: m.bool() for n, m in topk_mask(grads, cfg.saliency).items()}
 
 
-def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfig,
+def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: UnlearnConfig,
             checkpoint: str | Path | None = None, resume: bool = False, device: str | torch.device = "cpu",
             progress: bool = True):
     """Unlearn ``forget`` from ``model`` (in place) while keeping ``retain``; returns (model, history).
 
-    ``retain`` may be the real retain set or a proxy (other classes). With ``checkpoint`` the run is
+    ``retain`` may be the real retain set, a proxy (other classes) or None: no retain term at all (the
+    forget images fill the retain slot of each batch and that term gets weight 0, so the batches and
+    the random streams are those of a run with a retain set). With ``checkpoint`` the run is
     saved every ``checkpoint_every`` steps (temp file + rename) and, with ``resume=True``, continued
     from the saved step with the same optimiser, schedule, random streams and saliency mask (stored
     in the checkpoint). ``model`` is always the original model, also when resuming.
     """
+    retain_weight = 1.0 if retain is not None else 0.0
+    retain = forget if retain is None else retain
     if len(forget) == 0 or len(retain) == 0:
         raise ValueError(f"empty forget ({len(forget)}) or retain ({len(retain)}) set")
     device = torch.device(device)
@@ -139,7 +143,7 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset, cfg: UnlearnConfi
     model.to(device)
     teacher = copy.deepcopy(model).eval().requires_grad_(False)
     model.eval()  # no dropout in the student: h_0 is an exact fixed point of the retain term (decision 7)
-    objective = build_objective(cfg.method, model, teacher, cfg.alpha, cfg.noise_type)
+    objective = build_objective(cfg.method, model, teacher, cfg.alpha, cfg.noise_type, retain_weight)
     if objective.trains == "encoder":
         model.freeze_decoder()
     params = trained_parameters(model, objective.trains)

@@ -41,7 +41,7 @@ def embedding_mse(a, b) -> torch.Tensor:
 
 class UnlearnObjective(nn.Module):
     """retain term + alpha * forget term (``forget_sign`` -1: gradient ascent), as one module so that
-    DDP can wrap it. Every method of ``l2l_utils.unlearn.baselines.METHODS`` is one of these.
+    DDP can wrap it. ``retain_weight`` 0 drops the retain term (no retain data at all). Every method of ``l2l_utils.unlearn.baselines.METHODS`` is one of these.
 
     A subclass defines ``terms(x_retain, x_forget, mask, generator)`` -> (retain term, forget term),
     each computed on its own samples only, and ``trains``: "encoder" (the decoder stays the original,
@@ -50,11 +50,11 @@ class UnlearnObjective(nn.Module):
     trains = "encoder"
     forget_sign = 1.0
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float):
+    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float, retain_weight: float = 1.0):
         super().__init__()
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        self.student, self.alpha = student, alpha
+        if alpha < 0 or retain_weight < 0:
+            raise ValueError(f"alpha and retain_weight must be >= 0, got {alpha}, {retain_weight}")
+        self.student, self.alpha, self.retain_weight = student, alpha, retain_weight
         self.teacher = [teacher]  # a list keeps the frozen copy out of parameters() and DDP
 
     def draws(self, x_retain, x_forget, generator):
@@ -67,7 +67,7 @@ class UnlearnObjective(nn.Module):
 
     def forward(self, x_retain, x_forget, mask, generator):
         loss_r, loss_f = self.terms(x_retain, x_forget, mask, generator)
-        loss = loss_r + self.forget_sign * self.alpha * loss_f
+        loss = self.retain_weight * loss_r + self.forget_sign * self.alpha * loss_f
         return loss, {"retain": loss_r.detach(), "forget": loss_f.detach()}
 
 
@@ -80,8 +80,9 @@ class OursObjective(UnlearnObjective):
     ``PaletteGenerator.noise_embedding``.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float, noise_type: str = "normal"):
-        super().__init__(student, teacher, alpha)
+    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float, noise_type: str = "normal",
+                 retain_weight: float = 1.0):
+        super().__init__(student, teacher, alpha, retain_weight)
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"unknown noise type {noise_type!r}; choose from {NOISE_TYPES}")
         self.noise_type = noise_type

@@ -1,0 +1,213 @@
+"""One family's experiment, loaded once and unlearned many times: the sweeps of 06_ablation,
+07_retain_availability and 11_retrain_oracle.
+
+A :class:`Study` holds one family's base model, data and metric models, and the original model's
+evaluation (computed once, cached on disk under ``runs/<profile>/eval_cache/``: generation is
+deterministic given the weights, the sampler settings, the test images and the seed, and those are
+what the cache key hashes). Each :meth:`Study.run` unlearns a fresh copy with the profile's settings
+overridden (method, alpha, noise type, saliency, retain pool, seed), evaluates it on the same test sets
+and returns one flat row: settings, unlearned metrics, and the claim checks against the original.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from pathlib import Path
+
+import torch
+
+from l2l_utils import PROJECT_ROOT
+from l2l_utils.data import ImageDataset
+from l2l_utils.evaluate import claim_check, evaluate
+from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models
+from l2l_utils.io import atomic_torch_save
+from l2l_utils.unlearn import UnlearnConfig, unlearn
+
+FAMILIES = {"mae": "05_unlearn_mae", "mage": "03_unlearn_vqgan", "palette": "04_unlearn_diffusion"}
+FAMILY_LABELS = {"mae": "MAE", "mage": "MAGE (VQ-GAN)", "palette": "Palette (diffusion)"}
+SAMPLER_SETTINGS = ("num_iter", "choice_temperature", "sample_steps")  # generation knobs a model may carry
+
+# The rows of Li et al. (ICLR 2024) Tables 1-2 (Original is every run's "original" column), plus, new
+# here, Ours + SalUn saliency: row -> notebook parameters. NOISY LABEL has no diffusion form
+# (``PaletteGenerator.noise_target``).
+TABLE_ROWS = {"ours": {}, "max_loss": {"method": "max_loss"}, "noisy_label": {"method": "noisy_label"},
+              "retain_label": {"method": "retain_label"}, "random_encoder": {"method": "random_encoder"},
+              "ours+proxy": {"retain_set": "proxy"}, "ours+salun0.5": {"saliency": 0.5}}
+NOT_IMPLEMENTED = {("palette", "noisy_label")}
+
+
+def table_rows(family: str, with_proxy: bool = True) -> dict[str, dict]:
+    """The table rows that exist for ``family`` (without the proxy row when there are no proxy classes)."""
+    return {row: params for row, params in TABLE_ROWS.items()
+            if (family, row) not in NOT_IMPLEMENTED and (with_proxy or "retain_set" not in params)}
+
+
+def family_settings(cfg: dict, family: str) -> tuple[dict, list[str]]:
+    """(UnlearnConfig keyword arguments, evaluation tasks) of ``family`` at the profile ``cfg``.
+
+    The diffusion family has its own preset (alpha 0.1, protocol decision 5; box masks; one task)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose from {sorted(FAMILIES)}")
+    if family == "palette":
+        return (dict(alpha=cfg["palette_alpha"], steps=cfg["palette_unlearn_steps"],
+                     batch_size=cfg["palette_batch_size"], blr=cfg["palette_blr"],
+                     tasks=tuple(cfg["palette_unlearn_tasks"])), list(cfg["palette_eval_tasks"]))
+    return (dict(alpha=cfg["alpha"], steps=cfg["unlearn_steps"], batch_size=cfg["batch_size"], blr=cfg["blr"]),
+            list(cfg["eval_tasks"]))
+
+
+def stratified(data: ImageDataset, per_class: int, seed: int, name: str) -> ImageDataset:
+    """``per_class`` random images of every class of ``data`` (all of a class that has fewer)."""
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for label in data.labels.unique().tolist():
+        idx = (data.labels == label).nonzero().flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return data.subset(torch.cat(keep).sort().values, name)
+
+
+def retain_pool(data: dict, real_fraction: float = 1.0, proxy_ratio: float = 0.0, seed: int = 0):
+    """The retain term's data for the availability study (Li et al. 2024, Sec. 5; protocol §6.1):
+
+    * ``real_fraction`` p keeps ceil(p * n_c) real retain images of each class (released code
+      ``--retainset_ratio``);
+    * ``proxy_ratio`` r adds ceil(r * |forget| / #proxy classes) images of each proxy class, i.e. about
+      r * |forget| in all (``--opendata_to_forget_ratio``);
+    * both 0: None, i.e. no retain term (``unlearn`` then drops it).
+    """
+    if not 0 <= real_fraction <= 1 or proxy_ratio < 0:
+        raise ValueError(f"real_fraction must be in [0, 1] and proxy_ratio >= 0, got {real_fraction}, {proxy_ratio}")
+    parts = []
+    if real_fraction > 0:
+        real = data["retain_train"]
+        per_class = math.ceil(real_fraction * len(real) / len(real.labels.unique()))
+        parts.append(stratified(real, per_class, seed, "retain (real)"))
+    if proxy_ratio > 0:
+        if "proxy_train" not in data:
+            raise ValueError("a proxy ratio needs proxy data: load_experiment_data(..., proxy=True)")
+        proxy = data["proxy_train"]
+        per_class = math.ceil(proxy_ratio * len(data["forget_train"]) / len(proxy.labels.unique()))
+        parts.append(stratified(proxy, per_class, seed, "retain (proxy)"))
+    if not parts:
+        return None
+    # Only the images matter to the retain term; labels of the two pools are kept for the record.
+    return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                        parts[0].class_names, "retain pool")
+
+
+def _fingerprint(*parts) -> str:
+    """sha256 over tensors' bytes (state dicts: names and tensors) and the repr of anything else."""
+    h = hashlib.sha256()
+    for part in parts:
+        tensors = part.items() if isinstance(part, dict) else [("", part)] if torch.is_tensor(part) else None
+        if tensors is None:
+            h.update(repr(part).encode())
+            continue
+        for key, value in tensors:
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached_evaluate(model, test_sets: dict, tasks, backbone, classifier, batch_size: int, seed: int, device,
+                    feature_cache: dict, cache_dir: Path) -> tuple[dict, dict]:
+    """``evaluate.evaluate`` of ``model``, read from ``cache_dir`` when the same weights, sampler
+    settings, test images, tasks, seed and metric models were evaluated before (exact: same numbers)."""
+    sampler = sorted((k, getattr(model, k)) for k in SAMPLER_SETTINGS if hasattr(model, k))
+    key = _fingerprint(model.state_dict(), sampler, list(tasks), seed, backbone.name, classifier.state_dict(),
+                       *[part for name, d in sorted(test_sets.items()) for part in (name, d.images)])
+    path = Path(cache_dir) / f"{key}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        return saved["metrics"], {tuple(k.split("|")): v for k, v in saved["images"].items()}
+    metrics, images = evaluate(model, test_sets, tasks, backbone, classifier, batch_size, seed, device,
+                               feature_cache)
+    atomic_torch_save({"metrics": metrics, "images": {"|".join(k): v for k, v in images.items()}}, path)
+    return metrics, images
+
+
+class Study:
+    """One family at one profile: load once, then :meth:`run` as many unlearning variants as needed."""
+
+    def __init__(self, cfg: dict, family: str, seed: int = 0, proxy: bool = False, tasks=None, base=None):
+        self.cfg, self.family, self.seed = cfg, family, seed
+        self.defaults, default_tasks = family_settings(cfg, family)
+        self.tasks = list(tasks or default_tasks)
+        self.base = base if base is not None else load_base_model(cfg, family)
+        self.data = load_experiment_data(cfg, seed, image_size=getattr(self.base, "image_size", None), proxy=proxy)
+        self.backbone, self.classifier = load_metric_models(cfg)
+        self.test_sets = {"retain": self.data["retain_test"], "forget": self.data["forget_test"]}
+        self.feature_cache: dict = {}
+        self.runs_dir = PROJECT_ROOT / "runs" / cfg["profile"]
+        self.original, self.original_images = self.evaluate(self.base)
+
+    def evaluate(self, model) -> tuple[dict, dict]:
+        return cached_evaluate(model, self.test_sets, self.tasks, self.backbone, self.classifier,
+                               self.cfg["eval_batch_size"], self.seed, self.cfg["device"], self.feature_cache,
+                               self.runs_dir / "eval_cache")
+
+    def unlearn_config(self, **overrides) -> UnlearnConfig:
+        return UnlearnConfig(**{**self.defaults, "seed": self.seed, **overrides})
+
+    def run(self, name: str, retain: ImageDataset | None, **overrides) -> tuple[dict, dict]:
+        """Unlearn a copy of the base model with ``overrides`` of the profile's settings, checkpointed
+        (and resumed) at ``runs/<profile>/<name>_seed<seed>.pt``; returns (row, generated images)."""
+        ucfg = self.unlearn_config(**overrides)
+        model, history = unlearn(copy.deepcopy(self.base), self.data["forget_train"], retain, ucfg,
+                                 checkpoint=self.runs_dir / f"{name}_seed{self.seed}.pt", resume=True,
+                                 device=self.cfg["device"], progress=False)
+        after, images = self.evaluate(model)
+        metrics = {**{f"original/{k}": v for k, v in self.original.items()},
+                   **{f"unlearned/{k}": v for k, v in after.items()}}
+        row = {"name": name, "family": self.family, "seed": self.seed, "method": ucfg.method, "alpha": ucfg.alpha,
+               "noise_type": ucfg.noise_type, "saliency": ucfg.saliency, "steps": ucfg.steps,
+               "retain_images": 0 if retain is None else len(retain), "final_forget_term": history[-1]["forget"],
+               # without a retain set the logged retain term was computed on forget images: not reported
+               "final_retain_term": history[-1]["retain"] if retain is not None else None,
+               **{f"unlearned/{k}": v for k, v in after.items()}}
+        for task in self.tasks:
+            row.update({f"claim/{task}/{k}": v
+                        for k, v in claim_check(metrics, task, backbone=self.backbone.name).items()})
+        return row, images
+
+
+def sweep_metrics(original: dict, rows: dict[str, dict]) -> dict:
+    """One flat metrics dict for a sweep's result file: ``original/<task>/<set>/<metric>`` and, for each
+    row label, ``<label>/<task>/<set>/<metric>`` (the layout ``plots.metrics_table`` reads)."""
+    metrics = {f"original/{k}": v for k, v in original.items()}
+    for label, row in rows.items():
+        metrics.update({f"{label}/{k.removeprefix('unlearned/')}": v for k, v in row.items()
+                        if k.startswith("unlearned/")})
+    return metrics
+
+
+def tradeoff_frame(original: dict, rows: dict[str, dict], task: str, backbone: str):
+    """Per row: forget FID ratio and retain FID growth against the original (the paper's two axes),
+    the hole-MSE ratios, and the row's settings; a pandas DataFrame indexed by label."""
+    import pandas as pd
+    records = {}
+    for label, row in rows.items():
+        metrics = {**{f"original/{k}": v for k, v in original.items()},
+                   **{k: v for k, v in row.items() if k.startswith("unlearned/")}}
+        checks = claim_check(metrics, task, backbone=backbone)
+        settings = {k: v for k, v in row.items() if "/" not in k}
+        records[label] = {**settings, **checks}
+    return pd.DataFrame.from_dict(records, orient="index")
+
+
+def output_fid(reference: dict, others: dict[str, dict], task: str, test_sets: dict, backbone,
+               batch_size: int = 256):
+    """FID between each model's fills and the ``reference`` model's fills of the same held-out inputs,
+    per test set: how far a model's outputs are from, e.g., the retrained oracle's. Generated-image
+    dicts are ``evaluate``'s ((task, set) -> images); returns a DataFrame (model x set)."""
+    import pandas as pd
+    from l2l_utils.metrics import extract_features
+    from l2l_utils.metrics.image_metrics import fid_from_features
+    table = {}
+    for subset in test_sets:
+        ref = extract_features(backbone, reference[(task, subset)], batch_size)
+        for model, images in others.items():
+            table.setdefault(model, {})[subset] = fid_from_features(
+                ref, extract_features(backbone, images[(task, subset)], batch_size))
+    return pd.DataFrame.from_dict(table, orient="index")
