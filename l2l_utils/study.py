@@ -20,7 +20,7 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset
 from l2l_utils.evaluate import claim_check, evaluate
-from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models
+from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models, result_name
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.unlearn import UnlearnConfig, unlearn
 
@@ -150,13 +150,23 @@ class Study:
     def unlearn_config(self, **overrides) -> UnlearnConfig:
         return UnlearnConfig(**{**self.defaults, "seed": self.seed, **overrides})
 
-    def run(self, name: str, retain: ImageDataset | None, **overrides) -> tuple[dict, dict]:
+    def checkpoint(self, ucfg: UnlearnConfig, retain_set: str = "real", pool: str = "") -> Path:
+        """Where a run is saved: the family notebook's own path for the same settings (so a sweep reuses
+        the notebook's runs and the other way round), with the noise type and a retain-``pool`` tag
+        added when they differ from its defaults."""
+        name = result_name(FAMILIES[self.family], ucfg, retain_set) + f"_alpha{ucfg.alpha}"
+        name += "" if ucfg.noise_type == "normal" else f"_noise-{ucfg.noise_type}"
+        return self.runs_dir / f"{name}{pool}_seed{ucfg.seed}.pt"
+
+    def run(self, retain: ImageDataset | None, retain_set: str = "real", pool: str = "",
+            **overrides) -> tuple[dict, dict]:
         """Unlearn a copy of the base model with ``overrides`` of the profile's settings, checkpointed
-        (and resumed) at ``runs/<profile>/<name>_seed<seed>.pt``; returns (row, generated images)."""
+        (and resumed) at :meth:`checkpoint`; returns (row, generated images)."""
         ucfg = self.unlearn_config(**overrides)
+        path = self.checkpoint(ucfg, retain_set, pool)
         model, history = unlearn(copy.deepcopy(self.base), self.data["forget_train"], retain, ucfg,
-                                 checkpoint=self.runs_dir / f"{name}_seed{self.seed}.pt", resume=True,
-                                 device=self.cfg["device"], progress=False)
+                                 checkpoint=path, resume=True, device=self.cfg["device"], progress=False)
+        name = path.stem.removesuffix(f"_seed{ucfg.seed}")
         after, images = self.evaluate(model)
         metrics = {**{f"original/{k}": v for k, v in self.original.items()},
                    **{f"unlearned/{k}": v for k, v in after.items()}}

@@ -17,11 +17,13 @@ WHAT = {  # result-name prefix -> (what was measured, the script that measures i
                         "batch size 1", "bench_generation.py --family mage"),
     "generation_palette": ("Palette ancestral sampling (centre hole r = 1/2) through `evaluate.generate`, batched "
                            "vs batch size 1", "bench_generation.py --family palette"),
+    "fid_features": ("One metric evaluation (`image_metrics`: features of the fills, IS logits, FID, KID, cosine) "
+                     "with the real images' features recomputed vs cached", "bench_fid_features.py"),
     "unlearn_step": ("One unlearning step (method `ours`, teacher + student, forward + backward): time, FLOPs "
                      "counted by torch's FlopCounterMode, MFU against the dense bf16 peak (GPU only)",
                      "bench_unlearn_step.py"),
 }
-SETTINGS = ("family", "config", "task", "num_iter", "steps", "images", "image_size", "peak_bf16_tflops")
+SETTINGS = ("family", "config", "task", "num_iter", "steps", "images", "image_size", "backbone", "peak_bf16_tflops")
 
 
 def cell(value) -> str:

@@ -30,3 +30,11 @@ def test_unlearning_step_benchmark_counts_flops_and_times_steps(tmp_path):
     row = json.loads(next(tmp_path.glob("*.json")).read_text())["rows"][0]
     assert row["flops_per_step"] > 0 and row["seconds_per_step"] > 0
     assert row["mfu"] is None  # no peak rate for a CPU: never a made-up utilisation
+
+
+def test_fid_feature_benchmark_times_both_paths_with_provenance(tmp_path):
+    _main("bench_fid_features")(["--images", "20", "--repeats", "1", "--out-dir", str(tmp_path)])
+    result = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert {"device", "date", "commit", "backbone"} <= set(result)
+    assert [r["real_features"] for r in result["rows"]] == ["recomputed", "cached"]
+    assert all(r["s_per_evaluation"] > 0 for r in result["rows"])

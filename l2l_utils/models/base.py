@@ -118,3 +118,16 @@ def resolve_config(config: str | dict, known: dict[str, dict], family: str) -> d
             raise ValueError(f"unknown {family} config {config!r}; known: {sorted(known)}")
         return known[config]
     return config
+
+
+# "auto": fused F.scaled_dot_product_attention (flash / memory-efficient kernels) on CUDA, and the
+# reference implementations' explicit fp32-logit attention elsewhere (the parity fixtures are CPU);
+# "reference" / "fused" force one path everywhere (e.g. "reference" to check a GPU run against parity).
+ATTENTION = {"backend": "auto"}
+
+
+def use_fused_attention(x: torch.Tensor) -> bool:
+    backend = ATTENTION["backend"]
+    if backend not in ("auto", "reference", "fused"):
+        raise ValueError(f"attention backend must be auto, reference or fused, got {backend!r}")
+    return backend == "fused" or (backend == "auto" and x.is_cuda)

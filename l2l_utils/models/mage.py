@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from timm.layers import Mlp, PatchEmbed
 from torch import nn
 
-from l2l_utils.models.base import I2IGenerator, init_vit_weights, load_state_dict_strict, resolve_config
+from l2l_utils.models.base import (I2IGenerator, init_vit_weights, load_state_dict_strict, resolve_config,
+                                   use_fused_attention)
 from l2l_utils.models.mae import IMAGENET_MEAN, sincos_pos_embed
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 
@@ -51,7 +52,8 @@ DROPOUT = 0.1  # token embedding, attention and MLP dropout of the reference
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention whose logits are fp32 even under autocast, max-subtracted before softmax."""
+    """Multi-head self-attention whose logits are fp32 even under autocast, max-subtracted before softmax
+    (the reference); fused ``scaled_dot_product_attention`` on GPU (``base.ATTENTION``)."""
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -64,11 +66,15 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
         q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        with torch.autocast(x.device.type, enabled=False):
-            attn = (q.float() @ k.float().transpose(-2, -1)) * self.scale
-        attn = (attn - attn.amax(dim=-1, keepdim=True)).softmax(dim=-1)
-        x = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        if use_fused_attention(x):  # GPU: one fused kernel, softmax accumulated in fp32 inside it
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0,
+                                               scale=self.scale)
+        else:
+            with torch.autocast(x.device.type, enabled=False):
+                attn = (q.float() @ k.float().transpose(-2, -1)) * self.scale
+            attn = (attn - attn.amax(dim=-1, keepdim=True)).softmax(dim=-1)
+            x = self.attn_drop(attn) @ v
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, C)))
 
 
 class Block(nn.Module):

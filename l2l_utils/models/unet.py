@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from l2l_utils.models.base import use_fused_attention
+
 
 class GroupNorm32(nn.GroupNorm):
     """32-group GroupNorm computed in float32 whatever the input dtype (guided-diffusion)."""
@@ -86,7 +88,8 @@ class AttentionBlock(nn.Module):
     """Spatial self-attention; the qkv channels are split heads first ([h0: q,k,v | h1: ...]).
 
     q and k are each scaled by ch^-1/4 before the product and the softmax runs in float32
-    (guided-diffusion ``QKVAttentionLegacy``).
+    (guided-diffusion ``QKVAttentionLegacy``); fused ``scaled_dot_product_attention`` on GPU
+    (``base.ATTENTION``).
     """
 
     def __init__(self, channels: int, num_heads: int = 1, num_head_channels: int = -1):
@@ -106,10 +109,14 @@ class AttentionBlock(nn.Module):
         qkv = self.qkv(self.norm(x))
         ch = c // self.num_heads
         q, k, v = qkv.reshape(b * self.num_heads, 3 * ch, -1).split(ch, dim=1)
-        scale = 1 / math.sqrt(math.sqrt(ch))
-        weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
-        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
-        h = torch.einsum("bts,bcs->bct", weight, v).reshape(b, c, -1)
+        if use_fused_attention(x):  # GPU: one fused kernel with the same overall 1/sqrt(ch) scale
+            h = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+            h = h.transpose(1, 2).reshape(b, c, -1)
+        else:
+            scale = 1 / math.sqrt(math.sqrt(ch))
+            weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)
+            weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+            h = torch.einsum("bts,bcs->bct", weight, v).reshape(b, c, -1)
         return (x + self.proj_out(h)).reshape(b, c, *spatial)
 
 
