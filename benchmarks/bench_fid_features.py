@@ -11,33 +11,17 @@ are stand-ins (the real images with a noisy centre): the metric side costs the s
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DEFAULT_OUT, provenance, save  # noqa: E402
+from common import DEFAULT_OUT, best_seconds, provenance, save  # noqa: E402
 
 from l2l_utils.data import load_clipart  # noqa: E402
 from l2l_utils.metrics import extract_features, get_backbone, get_is_classifier  # noqa: E402
 from l2l_utils.metrics.image_metrics import image_metrics  # noqa: E402
 from l2l_utils.profiles import get_profile  # noqa: E402
-
-
-def seconds(fn, repeats: int, device: str) -> float:
-    """Best of ``repeats`` timed calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main(argv=None):
@@ -59,9 +43,9 @@ def main(argv=None):
     classifier = get_is_classifier(cfg["is_classifier"]).to(args.device)
     bs = cfg["eval_batch_size"]
     cached = extract_features(backbone, real, bs)
-    recomputed_s = seconds(lambda: image_metrics(fills, real, backbone, classifier, bs), args.repeats, args.device)
-    cached_s = seconds(lambda: image_metrics(fills, real, backbone, classifier, bs, gt_features=cached),
-                       args.repeats, args.device)
+    recomputed_s = best_seconds(lambda: image_metrics(fills, real, backbone, classifier, bs), args.device, args.repeats)
+    cached_s = best_seconds(lambda: image_metrics(fills, real, backbone, classifier, bs, gt_features=cached),
+                            args.device, args.repeats)
     rows = [{"real_features": "recomputed", "s_per_evaluation": recomputed_s, "speedup": 1.0},
             {"real_features": "cached", "s_per_evaluation": cached_s, "speedup": recomputed_s / cached_s}]
     name = f"fid_features_{backbone.name}_{args.images}_{args.device.split(':')[0]}"

@@ -21,8 +21,8 @@ def provenance(device: str) -> dict:
             "date": datetime.date.today().isoformat(), "commit": commit}
 
 
-def images_per_second(fn, n_images: int, device: str, repeats: int = 3) -> float:
-    """Best of ``repeats`` timed calls of ``fn()`` (after one warm-up call) that each make ``n_images``."""
+def best_seconds(fn, device: str, repeats: int = 3) -> float:
+    """Best of ``repeats`` timed calls of ``fn()``, after one warm-up call."""
     fn()
     best = float("inf")
     for _ in range(repeats):
@@ -33,7 +33,12 @@ def images_per_second(fn, n_images: int, device: str, repeats: int = 3) -> float
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
-    return n_images / best
+    return best
+
+
+def images_per_second(fn, n_images: int, device: str, repeats: int = 3) -> float:
+    """``n_images`` over the best time of ``fn()`` (which makes them)."""
+    return n_images / best_seconds(fn, device, repeats)
 
 
 def throughput_vs_batch(make_fn, batch_sizes, n_images: int, device: str) -> list[dict]:

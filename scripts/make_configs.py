@@ -28,6 +28,7 @@ FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
 }
 FAMILY_OF = {f"{notebook}.ipynb": family for family, notebook in STUDY_FAMILIES.items()}
 SWEEPS = ("06_ablation.ipynb", "07_retain_availability.ipynb")
+EXTRA_SEEDS = (1, 2)
 
 
 def main():
@@ -41,6 +42,9 @@ def main():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, **inputs, **params}}
                 path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    for seed in EXTRA_SEEDS:  # mean +- std where a run is cheap: the MAE family's own method at embedded
+        spec = {"notebook": "05_unlearn_mae.ipynb", "parameters": {"profile": "embedded", "seed": seed}}
+        (out / "embedded" / f"05_unlearn_mae__ours+seed{seed}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
         for profile in ("smoke", "embedded"):
             for family in STUDY_FAMILIES:

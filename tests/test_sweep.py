@@ -73,7 +73,7 @@ def test_shipped_configs_are_valid_runs_named_like_their_result_files(monkeypatc
         if "family" in p:  # a family sweep (06, 07): its result file is named by the family
             assert run.name == run.notebook.stem + ("" if p["family"] == "mae" else f"__{p['family']}")
             continue
-        ucfg = UnlearnConfig(method=p.get("method", "ours"), saliency=p.get("saliency"))
+        ucfg = UnlearnConfig(method=p.get("method", "ours"), saliency=p.get("saliency"), seed=p["seed"])
         assert result_name(run.notebook.stem, ucfg, p.get("retain_set", "real")) == run.name
     with pytest.raises(SystemExit):
         main(["--executor", "nowhere", str(configs[0])])

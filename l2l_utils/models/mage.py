@@ -39,7 +39,7 @@ from l2l_utils.models.mae import IMAGENET_MEAN, sincos_pos_embed
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 
 CONFIGS = {
-    # CPU-sized model for tests and smoke runs: 64 px, VQGAN "tiny" (8x8 tokens, 256 codes).
+    # CPU-sized model for tests and smoke runs: 64 px, VQGAN "tiny" (8x8 tokens, 512 codes).
     "tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, decoder_embed_dim=128,
                  decoder_depth=2, decoder_num_heads=4, vqgan="tiny"),
     # mage_vit_base_patch16 with vqgan_jax_strongaug (the public mage-vitb-1600.pth).

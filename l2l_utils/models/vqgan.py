@@ -31,7 +31,8 @@ from torch import nn
 from l2l_utils.models.base import load_state_dict_strict, resolve_config
 
 CONFIGS = {
-    # CPU-sized tokenizer for tests and the tiny MAGE: 64 px -> 8x8 tokens, 512 codes of dim 32.
+    # CPU-sized tokenizer for tests and the tiny MAGE: 64 px -> 8x8 tokens, 512 codes of dim 32; 8 norm groups
+    # (32 groups at these widths would be instance normalisation, see the module docstring).
     "tiny": dict(embed_dim=32, n_embed=512,
                  ddconfig=dict(ch=32, ch_mult=[1, 1, 2, 2], num_res_blocks=1, z_channels=32, norm_groups=8)),
     # The public vqgan_jax_strongaug.ckpt (config/vqgan.yaml of MAGE): 256 px -> 16x16 tokens.
