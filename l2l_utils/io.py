@@ -1,6 +1,7 @@
 """Writes that never leave a half-written file behind: write to a temp file, then rename."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -50,3 +51,18 @@ def write_json(obj: dict, path) -> Path:
 
 def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def fingerprint(*parts) -> str:
+    """sha256 (16 hex digits) over tensors' bytes, state dicts' names and tensors, and the repr of
+    anything else: what identifies a model's weights or an evaluation's inputs."""
+    h = hashlib.sha256()
+    for part in parts:
+        tensors = part.items() if isinstance(part, dict) else [("", part)] if torch.is_tensor(part) else None
+        if tensors is None:
+            h.update(repr(part).encode())
+            continue
+        for key, value in tensors:
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

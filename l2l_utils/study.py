@@ -11,7 +11,6 @@ and returns one flat row: settings, unlearned metrics, and the claim checks agai
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset
 from l2l_utils.evaluate import claim_check, evaluate
 from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models, result_name
-from l2l_utils.io import atomic_torch_save
+from l2l_utils.io import atomic_torch_save, fingerprint
 from l2l_utils.unlearn import UnlearnConfig, unlearn
 
 FAMILIES = {"mae": "05_unlearn_mae", "mage": "03_unlearn_vqgan", "palette": "04_unlearn_diffusion"}
@@ -96,26 +95,12 @@ def retain_pool(data: dict, real_fraction: float = 1.0, proxy_ratio: float = 0.0
                         parts[0].class_names, "retain pool")
 
 
-def _fingerprint(*parts) -> str:
-    """sha256 over tensors' bytes (state dicts: names and tensors) and the repr of anything else."""
-    h = hashlib.sha256()
-    for part in parts:
-        tensors = part.items() if isinstance(part, dict) else [("", part)] if torch.is_tensor(part) else None
-        if tensors is None:
-            h.update(repr(part).encode())
-            continue
-        for key, value in tensors:
-            h.update(key.encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def cached_evaluate(model, test_sets: dict, tasks, backbone, classifier, batch_size: int, seed: int, device,
                     feature_cache: dict, cache_dir: Path) -> tuple[dict, dict]:
     """``evaluate.evaluate`` of ``model``, read from ``cache_dir`` when the same weights, sampler
     settings, test images, tasks, seed and metric models were evaluated before (exact: same numbers)."""
     sampler = sorted((k, getattr(model, k)) for k in SAMPLER_SETTINGS if hasattr(model, k))
-    key = _fingerprint(model.state_dict(), sampler, list(tasks), seed, backbone.name, classifier.state_dict(),
+    key = fingerprint(model.state_dict(), sampler, list(tasks), seed, backbone.name, classifier.state_dict(),
                        *[part for name, d in sorted(test_sets.items()) for part in (name, d.images)])
     path = Path(cache_dir) / f"{key}.pt"
     if path.is_file():

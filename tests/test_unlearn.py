@@ -101,6 +101,11 @@ def test_resume_continues_bit_identically(micro_mae, sets, tmp_path, monkeypatch
     with pytest.raises(ValueError, match="another config"):
         unlearn(copy.deepcopy(micro_mae), forget, retain, small_cfg(alpha=0.9), checkpoint=ckpt, resume=True,
                 progress=False)
+    other_base = copy.deepcopy(micro_mae)  # e.g. a re-trained shipped model under the same run name
+    with torch.no_grad():
+        next(other_base.parameters()).add_(1e-3)
+    with pytest.raises(ValueError, match="another base model"):
+        unlearn(other_base, forget, retain, small_cfg(), checkpoint=ckpt, resume=True, progress=False)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(micro_mae, sets, tmp_path):

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from l2l_utils.data import ImageDataset
-from l2l_utils.io import atomic_torch_save
+from l2l_utils.io import atomic_torch_save, fingerprint
 from l2l_utils.masks import make_mask
 from l2l_utils.pretrain import augment
 from l2l_utils.unlearn.baselines import METHODS, build_objective
@@ -153,12 +153,16 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
     g_rank = g if world == 1 else torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     start, history, state = 0, [], None
     ckpt_path = Path(checkpoint) if checkpoint else None
+    base = fingerprint(teacher.state_dict()) if ckpt_path else None  # the original model's weights
     if resume and ckpt_path and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         saved = {**asdict(UnlearnConfig()), **state["config"]}  # fields added since then: their defaults
         if saved != asdict(cfg):
             raise ValueError(f"{ckpt_path} was written with another config; refuse to resume "
                              f"(saved {saved}, now {asdict(cfg)}). Delete it (or `make clean`) to start afresh.")
+        if state.get("base_model", base) != base:  # checkpoints from before this field: not checked
+            raise ValueError(f"{ckpt_path} unlearned another base model (weights {state['base_model']}, "
+                             f"now {base}); refuse to resume. Delete it (or `make clean`) to start afresh.")
     guard = None
     if cfg.saliency is not None:  # before loading the run's weights: MaskedUpdate keeps the original ones
         mask = state["saliency_mask"] if state else saliency_mask_for(objective, params, forget, retain, cfg, device)
@@ -182,7 +186,8 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
         if ckpt_path and rank == 0:
             atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                                "generator": g.get_state(), "rank_generators": rank_states, "history": history,
-                               "config": asdict(cfg), "saliency_mask": guard.keep if guard else None}, ckpt_path)
+                               "config": asdict(cfg), "saliency_mask": guard.keep if guard else None,
+                               "base_model": base}, ckpt_path)
 
     size, patch = forget.images.shape[-1], getattr(model, "patch_size", 1)
     use_amp = device.type == "cuda"
