@@ -75,7 +75,7 @@ def _std(v) -> float:
 
 def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     """mean +- std (std only where there are several seeds) as a Markdown table."""
-    cols = [(m, t) for m in METRICS for t in SUBSETS if (m, t, "mean") in table.columns]
+    cols = [(m, t) for t in SUBSETS for m in METRICS if (m, t, "mean") in table.columns]  # as the paper: R, then F
     lines = ["| model | " + " | ".join(f"{m}_{t}" for m, t in cols) + " | seeds |",
              "| --- " * (len(cols) + 2) + "|"]
     for label, row in table.iterrows():
