@@ -8,22 +8,25 @@ from l2l_utils.io import read_json
 HEADER = """# Benchmarks
 
 Written by `python scripts/benchmarks_markdown.py > docs/benchmarks.md` from `results/benchmarks/*.json`;
-each JSON is written by a script in `benchmarks/` and records the device, date and commit. Ratios
+each JSON is written by the script named under its table and records the device, date and commit. Ratios
 compare rows of one run on one machine; absolute images/s are only comparable on the same device.
 """
 
 WHAT = {  # result-name prefix -> (what was measured, the script that measures it)
     "generation_mage": ("MAGE MaskGIT inpainting (centre hole r = 1/2) through `evaluate.generate`, batched vs "
-                        "batch size 1", "bench_generation.py --family mage"),
+                        "batch size 1", "benchmarks/bench_generation.py --family mage"),
     "generation_palette": ("Palette ancestral sampling (centre hole r = 1/2) through `evaluate.generate`, batched "
-                           "vs batch size 1", "bench_generation.py --family palette"),
+                           "vs batch size 1", "benchmarks/bench_generation.py --family palette"),
     "fid_features": ("One metric evaluation (`image_metrics`: features of the fills, IS logits, FID, KID, cosine) "
-                     "with the real images' features recomputed vs cached", "bench_fid_features.py"),
+                     "with the real images' features recomputed vs cached", "benchmarks/bench_fid_features.py"),
+    "pipeline": ("Wall time of each executed notebook (papermill's start/end records), `runs/<profile>/`",
+                 "scripts/pipeline_timings.py"),
     "unlearn_step": ("One unlearning step (method `ours`, teacher + student, forward + backward): time, FLOPs "
                      "counted by torch's FlopCounterMode, MFU against the dense bf16 peak (GPU only)",
-                     "bench_unlearn_step.py"),
+                     "benchmarks/bench_unlearn_step.py"),
 }
-SETTINGS = ("family", "config", "task", "num_iter", "steps", "images", "image_size", "backbone", "peak_bf16_tflops")
+SETTINGS = ("family", "config", "task", "num_iter", "steps", "images", "image_size", "backbone", "peak_bf16_tflops",
+            "profile", "note")
 
 
 def cell(value) -> str:
@@ -42,7 +45,7 @@ def main():
         settings = {k: r[k] for k in SETTINGS if k in r}
         print(f"## `{path.stem}`\n\n{what}.\n")
         print(f"device {r['device']} ({r['device_name']}, {r['threads']} threads), torch {r['torch']}, "
-              f"{r['date']}, commit {r['commit']}; settings {settings}; `python benchmarks/{script}`\n")
+              f"{r['date']}, commit {r['commit']}; settings {settings}; `python {script}`\n")
         columns = list(r["rows"][0])
         print("| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns))
         for row in r["rows"]:

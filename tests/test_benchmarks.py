@@ -38,3 +38,19 @@ def test_fid_feature_benchmark_times_both_paths_with_provenance(tmp_path):
     assert {"device", "date", "commit", "backbone"} <= set(result)
     assert [r["real_features"] for r in result["rows"]] == ["recomputed", "cached"]
     assert all(r["s_per_evaluation"] > 0 for r in result["rows"])
+
+
+def test_pipeline_timings_read_papermills_records(tmp_path):
+    import nbformat
+    spec = importlib.util.spec_from_file_location("pipeline_timings", PROJECT_ROOT / "scripts" / "pipeline_timings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.papermill = {"start_time": "2026-11-22T21:50:13+00:00", "end_time": "2026-11-22T21:53:16+00:00",
+                             "exception": None}
+    path = tmp_path / "05_unlearn_mae.ipynb"
+    nbformat.write(nb, path)
+    assert module.notebook_seconds(path) == 183.0
+    nb.metadata.papermill["exception"] = True  # a failed run has no wall time to report
+    nbformat.write(nb, path)
+    assert module.notebook_seconds(path) is None

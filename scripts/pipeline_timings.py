@@ -1,0 +1,48 @@
+"""Wall time of every executed notebook of a profile, from papermill's own records, as a benchmark JSON.
+
+    python scripts/pipeline_timings.py --profile embedded --note "2 jobs at once, 1 thread each"
+
+Reads ``runs/<profile>/*.ipynb`` (written by ``make reproduce`` / ``l2l_utils.sweep``): papermill
+stores each notebook's start and end time. Writes ``results/benchmarks/pipeline_<profile>_cpu.json``
+(rendered by ``scripts/benchmarks_markdown.py``). The note says how the runs shared the machine.
+"""
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+from common import provenance, save  # noqa: E402
+
+from l2l_utils import PROJECT_ROOT  # noqa: E402
+
+
+def notebook_seconds(path: Path) -> float | None:
+    meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})
+    if not meta.get("start_time") or not meta.get("end_time") or meta.get("exception"):
+        return None
+    start, end = (datetime.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
+    return (end - start).total_seconds()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="embedded")
+    ap.add_argument("--note", required=True, help="how the runs shared the machine (threads, jobs at once)")
+    args = ap.parse_args(argv)
+    rows = []
+    for path in sorted((PROJECT_ROOT / "runs" / args.profile).glob("*.ipynb")):
+        seconds = notebook_seconds(path)
+        if seconds is not None:
+            rows.append({"run": path.stem, "seconds": round(seconds, 1)})
+    if not rows:
+        raise SystemExit(f"no finished notebooks in runs/{args.profile}/")
+    rows.append({"run": "sum", "seconds": round(sum(r["seconds"] for r in rows), 1)})
+    save(f"pipeline_{args.profile}_cpu", {**provenance("cpu"), "profile": args.profile, "note": args.note,
+                                          "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
