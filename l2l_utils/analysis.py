@@ -154,14 +154,15 @@ def tsne_frame(samples: dict[str, np.ndarray], perplexity: float = 20, seed: int
 
 
 def sweep_frame(result: dict, task: str, backbone: str = "MNv2") -> pd.DataFrame:
-    """A 06/07 sweep's rows with the claim's two axes against the original: forget FID ratio and
-    retain FID growth, plus the run settings recorded in the meta."""
-    metrics, records = result["metrics"], {}
+    """A 06/07 sweep's rows: the run settings recorded in the meta and ``evaluate.claim_check``
+    against the original (forget FID ratio, retain FID growth, the hole-MSE ratios, cosine drops)."""
+    from l2l_utils.evaluate import claim_check
+    metrics = result["metrics"]
+    original = {k: v for k, v in metrics.items() if k.startswith("original/")}
+    records = {}
     for label, settings in result["meta"]["runs"].items():
-        def ratio(subset, label=label):
-            return (metrics[metric_key(label, task, subset, "fid", backbone)]
-                    / metrics[metric_key("original", task, subset, "fid", backbone)])
-        records[label] = {**settings, "forget_fid_ratio": ratio("forget"), "retain_fid_growth": ratio("retain") - 1}
+        run = {f"unlearned/{k.removeprefix(label + '/')}": v for k, v in metrics.items() if k.startswith(label + "/")}
+        records[label] = {**settings, **claim_check({**original, **run}, task, backbone=backbone)}
     return pd.DataFrame.from_dict(records, orient="index")
 
 

@@ -1,12 +1,13 @@
 """One family's experiment, loaded once and unlearned many times: the sweeps of 06_ablation,
-07_retain_availability and 11_retrain_oracle.
+07_retain_availability and 02_retrain_oracle.
 
 A :class:`Study` holds one family's base model, data and metric models, and the original model's
 evaluation (computed once, cached on disk under ``runs/<profile>/eval_cache/``: generation is
 deterministic given the weights, the sampler settings, the test images and the seed, and those are
 what the cache key hashes). Each :meth:`Study.run` unlearns a fresh copy with the profile's settings
 overridden (method, alpha, noise type, saliency, retain pool, seed), evaluates it on the same test sets
-and returns one flat row: settings, unlearned metrics, and the claim checks against the original.
+and returns one flat row: settings and unlearned metrics (``analysis.sweep_frame`` compares them with
+the original).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset
-from l2l_utils.evaluate import claim_check, evaluate
+from l2l_utils.evaluate import evaluate
 from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models, result_name
 from l2l_utils.io import atomic_torch_save, fingerprint
 from l2l_utils.unlearn import UnlearnConfig, unlearn
@@ -153,17 +154,12 @@ class Study:
                                  checkpoint=path, resume=True, device=self.cfg["device"], progress=False)
         name = path.stem.removesuffix(f"_seed{ucfg.seed}")
         after, images = self.evaluate(model)
-        metrics = {**{f"original/{k}": v for k, v in self.original.items()},
-                   **{f"unlearned/{k}": v for k, v in after.items()}}
         row = {"name": name, "family": self.family, "seed": self.seed, "method": ucfg.method, "alpha": ucfg.alpha,
                "noise_type": ucfg.noise_type, "saliency": ucfg.saliency, "steps": ucfg.steps,
                "retain_images": 0 if retain is None else len(retain), "final_forget_term": history[-1]["forget"],
                # without a retain set the logged retain term was computed on forget images: not reported
                "final_retain_term": history[-1]["retain"] if retain is not None else None,
                **{f"unlearned/{k}": v for k, v in after.items()}}
-        for task in self.tasks:
-            row.update({f"claim/{task}/{k}": v
-                        for k, v in claim_check(metrics, task, backbone=self.backbone.name).items()})
         return row, images
 
 
@@ -175,20 +171,6 @@ def sweep_metrics(original: dict, rows: dict[str, dict]) -> dict:
         metrics.update({f"{label}/{k.removeprefix('unlearned/')}": v for k, v in row.items()
                         if k.startswith("unlearned/")})
     return metrics
-
-
-def tradeoff_frame(original: dict, rows: dict[str, dict], task: str, backbone: str):
-    """Per row: forget FID ratio and retain FID growth against the original (the paper's two axes),
-    the hole-MSE ratios, and the row's settings; a pandas DataFrame indexed by label."""
-    import pandas as pd
-    records = {}
-    for label, row in rows.items():
-        metrics = {**{f"original/{k}": v for k, v in original.items()},
-                   **{k: v for k, v in row.items() if k.startswith("unlearned/")}}
-        checks = claim_check(metrics, task, backbone=backbone)
-        settings = {k: v for k, v in row.items() if "/" not in k}
-        records[label] = {**settings, **checks}
-    return pd.DataFrame.from_dict(records, orient="index")
 
 
 def output_fid(reference: dict, others: dict[str, dict], task: str, test_sets: dict, backbone,

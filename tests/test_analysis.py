@@ -13,7 +13,7 @@ def result(method="ours", seed=0, fid_f=2.0, fid_r=1.0, original=(1.5, 1.0), **m
         for subset, fid in (("forget", f), ("retain", r)):
             prefix = f"{model}/center_0.5/{subset}"
             metrics.update({f"{prefix}/fid_MNv2": fid, f"{prefix}/is_mean_domain": 1.0,
-                            f"{prefix}/cosine_MNv2": 0.5})
+                            f"{prefix}/cosine_MNv2": 0.5, f"{prefix}/hole_mse": fid / 10})
     return {"meta": {"method": method, "seed": seed, "saliency": None, "retain_set": "real", **meta},
             "metrics": metrics}
 
@@ -50,6 +50,7 @@ def test_sweep_frame_gives_the_claims_two_axes():
     frame = analysis.sweep_frame(r, "center_0.5")
     assert frame.loc["alpha=1", "forget_fid_ratio"] == pytest.approx(2.0)
     assert frame.loc["alpha=1", "retain_fid_growth"] == pytest.approx(0.1)
+    assert frame.loc["alpha=1", "forget_hole_mse_ratio"] == pytest.approx(2.0)
 
 
 def test_tsne_keeps_every_group():
