@@ -57,13 +57,16 @@ def family_settings(cfg: dict, family: str) -> tuple[dict, list[str]]:
             list(cfg["eval_tasks"]))
 
 
-def stratified(data: ImageDataset, per_class: int, seed: int, name: str) -> ImageDataset:
-    """``per_class`` random images of every class of ``data`` (all of a class that has fewer)."""
+def stratified(data: ImageDataset, fraction: float | None, seed: int, name: str,
+               per_class: int | None = None) -> ImageDataset:
+    """Random images of every class of ``data``: ceil(``fraction`` x the class's count), or
+    ``per_class`` of each (all of a class that has fewer)."""
     g = torch.Generator().manual_seed(seed)
     keep = []
     for label in data.labels.unique().tolist():
         idx = (data.labels == label).nonzero().flatten()
-        keep.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+        n = per_class if per_class is not None else math.ceil(fraction * len(idx))
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:n]])
     return data.subset(torch.cat(keep).sort().values, name)
 
 
@@ -80,15 +83,13 @@ def retain_pool(data: dict, real_fraction: float = 1.0, proxy_ratio: float = 0.0
         raise ValueError(f"real_fraction must be in [0, 1] and proxy_ratio >= 0, got {real_fraction}, {proxy_ratio}")
     parts = []
     if real_fraction > 0:
-        real = data["retain_train"]
-        per_class = math.ceil(real_fraction * len(real) / len(real.labels.unique()))
-        parts.append(stratified(real, per_class, seed, "retain (real)"))
+        parts.append(stratified(data["retain_train"], real_fraction, seed, "retain (real)"))
     if proxy_ratio > 0:
         if "proxy_train" not in data:
             raise ValueError("a proxy ratio needs proxy data: load_experiment_data(..., proxy=True)")
         proxy = data["proxy_train"]
         per_class = math.ceil(proxy_ratio * len(data["forget_train"]) / len(proxy.labels.unique()))
-        parts.append(stratified(proxy, per_class, seed, "retain (proxy)"))
+        parts.append(stratified(proxy, None, seed, "retain (proxy)", per_class=per_class))
     if not parts:
         return None
     # Only the images matter to the retain term; labels of the two pools are kept for the record.

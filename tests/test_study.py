@@ -27,6 +27,9 @@ def test_retain_pool_keeps_a_fraction_of_every_real_class_and_a_ratio_of_proxy_i
     both = study.retain_pool(data, real_fraction=1.0, proxy_ratio=0.5)
     assert len(both) == 20 + 10
     assert study.retain_pool(data, 0.0, 0.0) is None
+    unbalanced = {**data, "retain_train": data["retain_train"].subset(torch.arange(13))}  # 10 + 3 images
+    assert len(study.retain_pool(unbalanced, 1.0)) == 13  # the whole set, whatever the class sizes
+    assert len(study.retain_pool(unbalanced, 0.5)) == 5 + 2  # ceil(0.5 n_c) per class
     assert torch.equal(study.retain_pool(data, 0.5, seed=3).images, study.retain_pool(data, 0.5, seed=3).images)
     assert not torch.equal(study.retain_pool(data, 0.5, seed=3).images, study.retain_pool(data, 0.5, seed=4).images)
     with pytest.raises(ValueError, match="real_fraction"):

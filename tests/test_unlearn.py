@@ -106,6 +106,9 @@ def test_resume_continues_bit_identically(micro_mae, sets, tmp_path, monkeypatch
         next(other_base.parameters()).add_(1e-3)
     with pytest.raises(ValueError, match="another base model"):
         unlearn(other_base, forget, retain, small_cfg(), checkpoint=ckpt, resume=True, progress=False)
+    with pytest.raises(ValueError, match="other forget/retain images"):  # e.g. another retain subset
+        unlearn(copy.deepcopy(micro_mae), forget, retain.subset(torch.arange(len(retain) - 1)), small_cfg(),
+                checkpoint=ckpt, resume=True, progress=False)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(micro_mae, sets, tmp_path):

@@ -153,7 +153,9 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
     g_rank = g if world == 1 else torch.Generator().manual_seed(cfg.seed + 1000 * rank)
     start, history, state = 0, [], None
     ckpt_path = Path(checkpoint) if checkpoint else None
-    base = fingerprint(teacher.state_dict()) if ckpt_path else None  # the original model's weights
+    # what the run started from: the original model's weights and the forget / retain images
+    base = fingerprint(teacher.state_dict()) if ckpt_path else None
+    data = fingerprint(forget.images, retain.images) if ckpt_path else None
     if resume and ckpt_path and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         saved = {**asdict(UnlearnConfig()), **state["config"]}  # fields added since then: their defaults
@@ -163,6 +165,9 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
         if state.get("base_model", base) != base:  # checkpoints from before this field: not checked
             raise ValueError(f"{ckpt_path} unlearned another base model (weights {state['base_model']}, "
                              f"now {base}); refuse to resume. Delete it (or `make clean`) to start afresh.")
+        if state.get("data", data) != data:
+            raise ValueError(f"{ckpt_path} was trained on other forget/retain images (data {state['data']}, "
+                             f"now {data}); refuse to resume. Delete it (or `make clean`) to start afresh.")
     guard = None
     if cfg.saliency is not None:  # before loading the run's weights: MaskedUpdate keeps the original ones
         mask = state["saliency_mask"] if state else saliency_mask_for(objective, params, forget, retain, cfg, device)
@@ -187,7 +192,7 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
             atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                                "generator": g.get_state(), "rank_generators": rank_states, "history": history,
                                "config": asdict(cfg), "saliency_mask": guard.keep if guard else None,
-                               "base_model": base}, ckpt_path)
+                               "base_model": base, "data": data}, ckpt_path)
 
     size, patch = forget.images.shape[-1], getattr(model, "patch_size", 1)
     use_amp = device.type == "cuda"
