@@ -1,9 +1,10 @@
 """Tables and figures from recorded results only (``results/<profile>/``): what 10_analysis draws.
 
 Nothing here trains or generates. The method tables have the shape of Li et al. (ICLR 2024) Tables 1-2
-(methods x {FID, IS, CLIP-analog} x {retain, forget}), one per family and task, with mean +- std over
-the seeds found; image grids and t-SNE read the ``samples/*.npz`` files the unlearning notebooks write
-(``experiment.write_samples``); the ablation, availability and oracle plots read 06, 07 and 02.
+(methods x {FID, IS, CLIP-analog} x {retain, forget}, plus our hole MSE), one per family and task, with
+mean +- std over the seeds found; image grids and t-SNE read the ``samples/*.npz`` files the
+unlearning notebooks write (``experiment.write_samples``); the ablation, availability and oracle
+plots read 06, 07 and 02.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from l2l_utils.evaluate import metric_name
 from l2l_utils.study import FAMILIES
 
-METRICS = {"FID": "fid", "IS": "is_mean", "CLIP*": "cosine"}  # CLIP* = the profile's cosine analog
+# CLIP* = the profile's cosine analog; hole MSE (pixels in the hole) is ours, not the paper's
+METRICS = {"FID": "fid", "IS": "is_mean", "CLIP*": "cosine", "hole MSE": "hole_mse"}
 SUBSETS = {"R": "retain", "F": "forget"}
 
 
@@ -39,8 +42,7 @@ def family_runs(results: dict, family: str) -> dict[str, dict]:
 
 
 def metric_key(model: str, task: str, subset: str, metric: str, backbone: str) -> str:
-    suffix = "_domain" if metric.startswith("is_") else f"_{backbone}"
-    return f"{model}/{task}/{subset}/{metric}{suffix}"
+    return f"{model}/{task}/{subset}/{metric_name(metric, backbone)}"
 
 
 def method_table(runs: dict[str, dict], task: str, backbone: str = "MNv2") -> pd.DataFrame:

@@ -33,8 +33,8 @@ def test_the_method_table_averages_seeds_and_counts_the_original_once_per_seed()
     assert table.loc["original", ("FID", "F", "n")] == 2 and table.loc["original", ("FID", "F", "mean")] == 2.5
     assert math.isnan(table.loc["max_loss", ("FID", "F", "std")])
     md = analysis.table_markdown(table)
-    assert "| ours | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.500 ± 0.000 | 3.000 ± 1.414 |" in md
-    assert "| max_loss | 1.000 | 1.000 | 0.500 | 9.000 |" in md
+    assert "| ours | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.500 ± 0.000 | 0.100 ± 0.000 | 3.000 ± 1.414 |" in md
+    assert "| max_loss | 1.000 | 1.000 | 0.500 | 0.100 | 9.000 |" in md
 
 
 def test_family_runs_picks_the_family_notebook_and_its_variants_only():
