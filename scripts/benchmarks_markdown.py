@@ -10,6 +10,11 @@ HEADER = """# Benchmarks
 Written by `python scripts/benchmarks_markdown.py > docs/benchmarks.md` from `results/benchmarks/*.json`;
 each JSON is written by the script named under its table and records the device, date and commit. Ratios
 compare rows of one run on one machine; absolute images/s are only comparable on the same device.
+
+**Not measured yet: every GPU figure** (full-size MAE ViT-L/16, MAGE ViT-B/16 + VQGAN, Palette 256 px:
+step time, peak memory, MFU in bf16, batched generation). No GPU was lent to the sessions that wrote
+this page; the same scripts take `--device cuda` and the full-size configs, and report MFU only where
+the device's peak bf16 rate is known.
 """
 
 WHAT = {  # result-name prefix -> (what was measured, the script that measures it)
