@@ -30,7 +30,7 @@ _EMBEDDED = dict(
     eval_tasks=["center_0.25", "center_0.5", "outpaint_0.5"],
     backbone="mobilenetv2", backbone_weights=None, feature_size=128,
     is_classifier=str(PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"), is_classifier_weights=None,
-    unlearn_steps=300, batch_size=32, blr=3e-3, alpha=0.2,
+    unlearn_steps=300, batch_size=32, blr=3e-3, alpha=0.2, alphas=[0.2, 1.0],  # alphas: 00_quickstart's pair
     # 06_ablation: alpha = factor x the family's default (Table 3 analog); every noise type at the default.
     ablation_alpha_factors=[0.25, 1.0, 5.0, 25.0], noise_types=["normal", "uniform", "constant"],
     # 07_retain_availability: (real retain fraction, proxy-to-forget ratio); (0, 0) = no retain term.
@@ -43,7 +43,7 @@ _EMBEDDED = dict(
 
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
-              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "pretrain_steps": 4,
+              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0], "pretrain_steps": 4,
               "ablation_alpha_factors": [1.0, 5.0], "noise_types": ["normal", "constant"],
               "availability": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
               "mage_num_iter": 6, "palette_sample_steps": 8, "palette_unlearn_steps": 4, "palette_batch_size": 4,
