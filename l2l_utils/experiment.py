@@ -206,9 +206,10 @@ def write_samples(cfg: dict, name: str, test_sets: dict, generated: dict[str, di
     """
     import numpy as np
     from l2l_utils.metrics import extract_features
+    from l2l_utils.plots import grid_index
     arrays, feats, rows = {}, [], []
     for subset, data in test_sets.items():
-        idx = torch.arange(0, len(data), max(1, len(data) // n))[:n]
+        idx = grid_index(len(data), n)
         arrays[f"{subset}/ground_truth"] = data.images[idx]
         feats.append(extract_features(backbone, data.images))
         rows.append(f"{subset}/real")
@@ -217,9 +218,10 @@ def write_samples(cfg: dict, name: str, test_sets: dict, generated: dict[str, di
             feats.append(extract_features(backbone, images[(task, subset)]))
             rows.append(f"{subset}/{model}")
     out = {k: (v.clamp(0, 1) * 255).round().to(torch.uint8).numpy() for k, v in arrays.items()}
-    stacked = torch.cat(feats).double()
-    _, _, v = torch.linalg.svd(stacked - stacked.mean(0), full_matrices=False)
-    projected = ((stacked - stacked.mean(0)) @ v[:dims].T).float().split([len(f) for f in feats])
+    centred = torch.cat(feats).double()
+    centred -= centred.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    projected = (centred @ v[:dims].T).float().split([len(f) for f in feats])
     out.update({f"{row}/pca": p.half().numpy() for row, p in zip(rows, projected)})
     path = RESULTS_DIR / cfg["profile"] / "samples" / f"{name}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,11 @@ def image_grid(rows: dict[str, torch.Tensor], n: int = 8, title: str | None = No
     return fig
 
 
+def grid_index(count: int, n: int = 8) -> torch.Tensor:
+    """The ``n`` evenly spaced images of a set of ``count`` that every grid shows."""
+    return torch.arange(0, count, max(1, count // n))[:n]
+
+
 def inpainting_rows(test_sets: dict, generated: dict[str, dict], task: str, n: int = 8) -> dict:
     """Rows for ``image_grid``: per test set, the masked input, each model's fill, the ground truth.
 
@@ -29,7 +34,7 @@ def inpainting_rows(test_sets: dict, generated: dict[str, dict], task: str, n: i
     from l2l_utils.masks import apply_mask, make_mask
     rows = {}
     for subset, data in test_sets.items():
-        idx = torch.arange(0, len(data), max(1, len(data) // n))[:n]
+        idx = grid_index(len(data), n)
         x = data.images[idx]
         rows[f"{subset}: input"] = apply_mask(x, make_mask(task, len(x), x.shape[-1]), 0.5)
         for model, images in generated.items():

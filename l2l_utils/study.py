@@ -57,16 +57,13 @@ def family_settings(cfg: dict, family: str) -> tuple[dict, list[str]]:
             list(cfg["eval_tasks"]))
 
 
-def stratified(data: ImageDataset, fraction: float | None, seed: int, name: str,
-               per_class: int | None = None) -> ImageDataset:
-    """Random images of every class of ``data``: ceil(``fraction`` x the class's count), or
-    ``per_class`` of each (all of a class that has fewer)."""
+def stratified(data: ImageDataset, count, seed: int, name: str) -> ImageDataset:
+    """``count(n_c)`` random images of every class of ``data`` that has n_c (all of them if fewer)."""
     g = torch.Generator().manual_seed(seed)
     keep = []
     for label in data.labels.unique().tolist():
         idx = (data.labels == label).nonzero().flatten()
-        n = per_class if per_class is not None else math.ceil(fraction * len(idx))
-        keep.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:count(len(idx))]])
     return data.subset(torch.cat(keep).sort().values, name)
 
 
@@ -83,13 +80,13 @@ def retain_pool(data: dict, real_fraction: float = 1.0, proxy_ratio: float = 0.0
         raise ValueError(f"real_fraction must be in [0, 1] and proxy_ratio >= 0, got {real_fraction}, {proxy_ratio}")
     parts = []
     if real_fraction > 0:
-        parts.append(stratified(data["retain_train"], real_fraction, seed, "retain (real)"))
+        parts.append(stratified(data["retain_train"], lambda n: math.ceil(real_fraction * n), seed, "retain (real)"))
     if proxy_ratio > 0:
         if "proxy_train" not in data:
             raise ValueError("a proxy ratio needs proxy data: load_experiment_data(..., proxy=True)")
         proxy = data["proxy_train"]
         per_class = math.ceil(proxy_ratio * len(data["forget_train"]) / len(proxy.labels.unique()))
-        parts.append(stratified(proxy, None, seed, "retain (proxy)", per_class=per_class))
+        parts.append(stratified(proxy, lambda n: per_class, seed, "retain (proxy)"))
     if not parts:
         return None
     # Only the images matter to the retain term; labels of the two pools are kept for the record.
