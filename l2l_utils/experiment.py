@@ -82,17 +82,13 @@ PUBLIC_CHECKPOINTS = {"mae": "mae_visualize_vit_large.pth (facebookresearch/mae)
 
 
 def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed: int = 0, without=()):
-    """The shipped/public base model of ``family`` (mae | mage | palette), or (MAE, ``retrain=True``, embedded
-    data only) one pre-trained anew with ``cfg["pretrain_steps"]`` steps on the training images of every
-    class but ``without`` (the retrain oracle leaves out the forget classes), cached under ``runs/<profile>/``."""
+    """The shipped/public base model of ``family`` (mae | mage | palette), or (``retrain=True``, embedded
+    data only) one pre-trained anew, with the recipe of the family's ``scripts/pretrain_*.py`` and the
+    profile's step counts, on the training images of every class but ``without`` (the retrain oracle
+    leaves out the forget classes); retrained models are cached under ``runs/<profile>/``."""
     if family not in PUBLIC_CHECKPOINTS:
         raise ValueError(f"unknown family {family!r}; known: {sorted(PUBLIC_CHECKPOINTS)}")
-    if retrain:
-        if family != "mae":
-            raise NotImplementedError(f"retraining the {family} base model in a notebook is not wired; "
-                                      "run its scripts/pretrain_*.py")
-        return _retrained_mae(cfg, seed, tuple(without)).to(cfg["device"])
-    path = cfg[f"{family}_checkpoint"]
+    path = _retrained(cfg, family, seed, tuple(without)) if retrain else cfg[f"{family}_checkpoint"]
     if path is None:
         raise FileNotFoundError(f"set {family}_checkpoint to a local {PUBLIC_CHECKPOINTS[family]}")
     if family == "mage":
@@ -109,22 +105,52 @@ def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed:
     return load_mae_checkpoint(path, cfg["mae_config"]).to(cfg["device"])
 
 
-def _retrained_mae(cfg: dict, seed: int, without: tuple[str, ...] = ()):
-    from l2l_utils.io import atomic_torch_save
-    from l2l_utils.models.mae import load_mae_checkpoint
-    from l2l_utils.pretrain import pretrain_mae
+def pretrain_steps(cfg: dict, family: str) -> list[int]:
+    """The profile's pre-training step counts of ``family``, in training order (see ``_retrained``)."""
+    return {"mae": [cfg["pretrain_steps"]], "mage": list(cfg["mage_pretrain_steps"]),
+            "palette": [steps for steps, _ in cfg["palette_pretrain_stages"]]}[family]
+
+
+def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> Path:
+    """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
+    (trained on the first call). Step counts: ``pretrain_steps`` (MAE), ``mage_pretrain_steps``
+    (tokenizer, transformer; the tokenizer is retrained too, so no part has seen ``without``),
+    ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
-    train = load_clipart("train")
+    steps = pretrain_steps(cfg, family)
+    tag = "_without-" + "-".join(sorted(without)) if without else ""
+    config = cfg[f"{family}_config"]
+    path = (PROJECT_ROOT / "runs" / cfg["profile"]
+            / f"{family}_{config}_pretrain{'+'.join(map(str, steps))}{tag}_seed{seed}.pt")
+    if path.is_file():
+        return path
+    from l2l_utils.io import atomic_torch_save
+    size = None
+    if family == "palette":
+        from l2l_utils.models.palette import build_network
+        size = build_network(config).denoise_fn.image_size
+    train = load_clipart("train", size)
     if without:
         train = train.subset(~torch.isin(train.labels, torch.tensor(train.class_index(list(without)))))
-    tag = "_without-" + "-".join(sorted(without)) if without else ""
-    path = (PROJECT_ROOT / "runs" / cfg["profile"]
-            / f"mae_{cfg['mae_config']}_pretrain{cfg['pretrain_steps']}{tag}_seed{seed}.pt")
-    if not path.is_file():
-        model, meta = pretrain_mae(train, cfg["mae_config"], steps=cfg["pretrain_steps"], seed=seed)
-        atomic_torch_save({"model": model.mae.state_dict(), "config": cfg["mae_config"], "meta": meta}, path)
-    return load_mae_checkpoint(path, cfg["mae_config"])
+    if family == "mae":
+        from l2l_utils.pretrain import pretrain_mae
+        model, meta = pretrain_mae(train, config, steps=steps[0], seed=seed)
+        atomic_torch_save({"model": model.mae.state_dict(), "config": config, "meta": meta}, path)
+    elif family == "mage":
+        from l2l_utils.models.mage import CONFIGS
+        from l2l_utils.pretrain_mage import pretrain_mage, pretrain_vqgan
+        vq, vq_meta = pretrain_vqgan(train, CONFIGS[config]["vqgan"], steps=steps[0], seed=seed)
+        model, meta = pretrain_mage(train, vq, config, steps=steps[1], seed=seed)
+        atomic_torch_save({"model": model.mage.state_dict(), "config": config,
+                           "meta": {"vqgan": vq_meta, "mage": meta}}, path)
+    else:
+        from l2l_utils.pretrain_palette import pretrain_palette
+        model = None
+        for stage_steps, lr in cfg["palette_pretrain_stages"]:
+            model, _ = pretrain_palette(train, config, steps=stage_steps, lr=lr, seed=seed, init=model)
+        atomic_torch_save(model.network.state_dict(), path)  # the public flat layout
+    return path
 
 
 def retain_for(data: dict, retain_set: str) -> ImageDataset | None:

@@ -4,8 +4,9 @@
 
 Rows: ``l2l_utils.study.TABLE_ROWS`` (Li et al. ICLR 2024 Tables 1-2, plus Ours + SalUn saliency 0.5),
 the proxy row only where the profile has proxy classes.
-Also, at smoke and embedded, the family sweeps of 06_ablation and 07_retain_availability for every
-family (the MAE ones are the notebooks' defaults, which `make reproduce` runs anyway). Full-scale
+Also, at smoke and embedded, the retrain oracle (02) and the family sweeps of 06_ablation and
+07_retain_availability for every family (the MAE ones are the notebooks' defaults, which
+`make reproduce` runs anyway). Full-scale
 configs read data and checkpoints from environment variables.
 """
 import shutil
@@ -27,7 +28,7 @@ FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
                                           "mae_checkpoint": "$CKPT_DIR/mae_visualize_vit_large.pth"}},
 }
 FAMILY_OF = {f"{notebook}.ipynb": family for family, notebook in STUDY_FAMILIES.items()}
-SWEEPS = ("06_ablation.ipynb", "07_retain_availability.ipynb")
+SWEEPS = ("02_retrain_oracle.ipynb", "06_ablation.ipynb", "07_retain_availability.ipynb")
 EXTRA_SEEDS = (1, 2)
 
 
@@ -42,9 +43,11 @@ def main():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, **inputs, **params}}
                 path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    for seed in EXTRA_SEEDS:  # mean +- std where a run is cheap: the MAE family's own method at embedded
-        spec = {"notebook": "05_unlearn_mae.ipynb", "parameters": {"profile": "embedded", "seed": seed}}
-        (out / "embedded" / f"05_unlearn_mae__ours+seed{seed}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    for seed in EXTRA_SEEDS:  # mean +- std where runs are cheap: every MAE row at embedded (~3 min a run)
+        for row, params in table_rows("mae", with_proxy=True).items():
+            spec = {"notebook": "05_unlearn_mae.ipynb", "parameters": {"profile": "embedded", "seed": seed, **params}}
+            path = out / "embedded" / f"05_unlearn_mae__{row}+seed{seed}.yaml"
+            path.write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
         for profile in ("smoke", "embedded"):
             for family in STUDY_FAMILIES:

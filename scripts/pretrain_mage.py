@@ -72,16 +72,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-dir", default=str(PROJECT_ROOT / "checkpoints"))
     ap.add_argument("--evaluate-only", action="store_true", help="re-evaluate the saved models, rewrite the card")
+    ap.add_argument("--keep-tokenizer", action="store_true",
+                    help="train only the transformer, over the tokenizer of the saved mage_tiny_clipart.pt")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load_clipart("train"), load_clipart("test")
     path = f"{args.out_dir}/mage_tiny_clipart.pt"
 
-    if args.evaluate_only:
+    if args.evaluate_only or args.keep_tokenizer:
         meta = torch.load(path, weights_only=True)["meta"]
         gen, vq_meta, mage_meta = load_mage_checkpoint(path, "tiny"), meta["vqgan"], meta["mage"]
         vq = gen.mage.vqgan
-    else:
+    if args.keep_tokenizer:
+        gen, mage_meta = pretrain_mage(train, vq, steps=args.mage_steps, seed=args.seed)
+    elif not args.evaluate_only:
         vq, vq_meta = pretrain_vqgan(train, steps=args.vq_steps, seed=args.seed)
         atomic_torch_save(vq.state_dict(), f"{args.out_dir}/vqgan_tiny_clipart.pt")
         gen, mage_meta = pretrain_mage(train, vq, steps=args.mage_steps, seed=args.seed)

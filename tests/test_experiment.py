@@ -81,25 +81,38 @@ def test_a_parameter_retrains_the_base_model():
         load_base_model(get_profile("imagenet"), retrain=True)
 
 
-def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path):
+@pytest.mark.parametrize("family, module, trainers", [
+    ("mae", "l2l_utils.pretrain", ["pretrain_mae"]),
+    ("mage", "l2l_utils.pretrain_mage", ["pretrain_vqgan", "pretrain_mage"]),
+    ("palette", "l2l_utils.pretrain_palette", ["pretrain_palette"])])
+def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path, family, module, trainers):
+    import importlib
+
     import l2l_utils.experiment as experiment
-    import l2l_utils.pretrain as pretrain
     from l2l_utils.data import load_clipart
     from l2l_utils.experiment import load_base_model
-    seen = {}
-    real = pretrain.pretrain_mae
+    module = importlib.import_module(module)
+    seen = []
 
-    def spy(train, *args, **kwargs):
-        seen["classes"] = {train.class_names[i] for i in train.labels.unique().tolist()}
-        seen["n"] = len(train)
-        return real(train, *args, **kwargs)
-    monkeypatch.setattr(pretrain, "pretrain_mae", spy)
+    def spy(real):
+        def train(data, *args, **kwargs):
+            seen.append(({data.class_names[i] for i in data.labels.unique().tolist()}, len(data)))
+            return real(data, *args, **kwargs)
+        return train
+    for name in trainers:
+        monkeypatch.setattr(module, name, spy(getattr(module, name)))
     monkeypatch.setattr(experiment, "PROJECT_ROOT", tmp_path)  # no cached model from an earlier run
     cfg = get_profile("smoke", pretrain_steps=1)
-    load_base_model(cfg, retrain=True, seed=11, without=cfg["forget"])
+    oracle = load_base_model(cfg, family, retrain=True, seed=11, without=cfg["forget"])
+    shipped = load_base_model(cfg, family)
+    assert type(oracle) is type(shipped) and oracle.image_size == shipped.image_size
     train = load_clipart("train")
-    assert seen["classes"] == set(train.class_names) - set(cfg["forget"])
-    assert seen["n"] == int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
+    kept = int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
+    stages = len(trainers) if family != "palette" else len(cfg["palette_pretrain_stages"])
+    assert seen == [(set(train.class_names) - set(cfg["forget"]), kept)] * stages
+    # the second call reuses the cached model instead of training again
+    load_base_model(cfg, family, retrain=True, seed=11, without=cfg["forget"])
+    assert len(seen) == stages
 
 
 def test_places365_is_classifier_wiring_without_real_weights(tmp_path):
