@@ -114,7 +114,8 @@ def pretrain_steps(cfg: dict, family: str) -> list[int]:
 def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> Path:
     """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
     (trained on the first call). Step counts: ``pretrain_steps`` (MAE), ``mage_pretrain_steps``
-    (tokenizer, transformer; the tokenizer is retrained too, so no part has seen ``without``),
+    (tokenizer, then each transformer stage resuming the last; the tokenizer is retrained too, so no
+    part has seen ``without``),
     ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
@@ -141,9 +142,12 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
         from l2l_utils.models.mage import CONFIGS
         from l2l_utils.pretrain_mage import pretrain_mage, pretrain_vqgan
         vq, vq_meta = pretrain_vqgan(train, CONFIGS[config]["vqgan"], steps=steps[0], seed=seed)
-        model, meta = pretrain_mage(train, vq, config, steps=steps[1], seed=seed)
+        model, stages = None, []
+        for stage_steps in steps[1:]:
+            model, meta = pretrain_mage(train, vq, config, steps=stage_steps, seed=seed, init=model)
+            stages.append(meta)
         atomic_torch_save({"model": model.mage.state_dict(), "config": config,
-                           "meta": {"vqgan": vq_meta, "mage": meta}}, path)
+                           "meta": {"vqgan": vq_meta, "mage": stages}}, path)
     else:
         from l2l_utils.pretrain_palette import pretrain_palette
         model = None

@@ -94,11 +94,13 @@ def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 25
 
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
-                  seed: int = 0, log_every: int = 50) -> tuple[MAGEGenerator, dict]:
-    """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in)."""
+                  seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None
+                  ) -> tuple[MAGEGenerator, dict]:
+    """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in).
+    ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    gen = MAGEGenerator(build_mage(config))
+    gen = init if init is not None else MAGEGenerator(build_mage(config))
     m = gen.mage
     m.vqgan.load_state_dict(vq.state_dict())
     # Tokens of every training image and its mirror image, computed once: the tokenizer is frozen.

@@ -30,9 +30,9 @@ public layout); `vqgan_tiny_clipart.pt` is the tokenizer alone (flat state dict)
 | objective | {vq[recon_loss]} reconstruction + VQ loss (beta 0.25), dead codes re-seeded every 100 steps; **no perceptual / GAN loss** (no weights offline) | masked-token CE (label smoothing 0.1); masks: MAGE truncated-normal ratio or an evaluated view {mage[token_views]} |
 | augmentation | horizontal flip, translation by up to 4 px | horizontal flip |
 | optimiser | Adam (0.5, 0.9), lr {vq[lr]}, {vq[warmup]} warm-up, cosine | AdamW (0.9, 0.95), lr {mage[lr]}, wd {mage[weight_decay]}, {mage[warmup]} warm-up, cosine |
-| steps x batch | {vq[steps]} x {vq[batch_size]} | {mage[steps]} x {mage[batch_size]} |
+| steps x batch | {vq[steps]} x {vq[batch_size]} | {mage_stages} (each stage a new optimiser and schedule) |
 | seed | {vq[seed]} | {mage[seed]} |
-| training time | {vq[train_seconds]} s | {mage[train_seconds]} s |
+| training time | {vq[train_seconds]} s | {mage_seconds} s |
 
 Machine: {machine}, torch {torch}, {threads} threads.
 
@@ -77,17 +77,22 @@ def main():
     ap.add_argument("--evaluate-only", action="store_true", help="re-evaluate the saved models, rewrite the card")
     ap.add_argument("--keep-tokenizer", action="store_true",
                     help="train only the transformer, over the tokenizer of the saved mage_tiny_clipart.pt")
+    ap.add_argument("--resume", action="store_true", help="continue training the saved transformer for "
+                    "--mage-steps more steps (a new stage: new optimiser and lr schedule)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load_clipart("train"), load_clipart("test")
     path = f"{args.out_dir}/mage_tiny_clipart.pt"
 
-    if args.evaluate_only or args.keep_tokenizer:
+    if args.evaluate_only or args.keep_tokenizer or args.resume:
         meta = torch.load(path, weights_only=True)["meta"]
         gen, vq_meta, mage_meta = load_mage_checkpoint(path, "tiny"), meta["vqgan"], meta["mage"]
         vq = gen.mage.vqgan
-    if args.keep_tokenizer:
-        gen, mage_meta = pretrain_mage(train, vq, steps=args.mage_steps, seed=args.seed)
+    if args.keep_tokenizer or args.resume:
+        earlier = mage_meta.pop("earlier_stages", []) + [mage_meta] if args.resume else []
+        gen, mage_meta = pretrain_mage(train, vq, steps=args.mage_steps, seed=args.seed,
+                                       init=gen if args.resume else None)
+        mage_meta["earlier_stages"] = earlier
     elif not args.evaluate_only:
         vq, vq_meta = pretrain_vqgan(train, steps=args.vq_steps, seed=args.seed)
         atomic_torch_save(vq.state_dict(), f"{args.out_dir}/vqgan_tiny_clipart.pt")
@@ -98,7 +103,10 @@ def main():
 
     out, masks = generate(gen, test.images, "center_0.5", batch_size=256, seed=0)
     curve = mage_meta["loss_curve"]
+    stages = mage_meta.get("earlier_stages", []) + [mage_meta]
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),
+                mage_stages=", then ".join(f"{st['steps']} x {st['batch_size']}" for st in stages),
+                mage_seconds=round(sum(st["train_seconds"] for st in stages), 1),
                 vq_params=sum(p.numel() for p in vq.parameters()),
                 mage_params=sum(p.numel() for n, p in gen.mage.named_parameters() if not n.startswith("vqgan.")),
                 hole_mse_mage=hole_mse(out, test.images, masks),

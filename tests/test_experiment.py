@@ -108,7 +108,7 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     assert type(oracle) is type(shipped) and oracle.image_size == shipped.image_size
     train = load_clipart("train")
     kept = int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
-    stages = len(trainers) if family != "palette" else len(cfg["palette_pretrain_stages"])
+    stages = {"mae": 1, "mage": len(cfg["mage_pretrain_steps"]), "palette": len(cfg["palette_pretrain_stages"])}[family]
     assert seen == [(set(train.class_names) - set(cfg["forget"]), kept)] * stages
     # the second call reuses the cached model instead of training again
     load_base_model(cfg, family, retrain=True, seed=11, without=cfg["forget"])

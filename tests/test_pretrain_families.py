@@ -42,6 +42,9 @@ def test_tokenizer_then_transformer_pretraining_learns():
     assert last < first
     for key, value in vq.state_dict().items():  # the tokenizer is frozen inside MAGE
         assert torch.equal(gen.mage.vqgan.state_dict()[key], value)
+    # a second stage continues from the first one's weights, so it starts below where the first started
+    _, resumed = pretrain_mage(data, vq, steps=10, batch_size=16, warmup=5, log_every=10, init=gen)
+    assert resumed["loss_curve"][0]["loss"] < first
 
 
 def test_palette_pretraining_learns_on_the_train_schedule_and_stores_the_test_one():
