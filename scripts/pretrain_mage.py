@@ -56,7 +56,7 @@ not on the tokenizer, so the tokenizer's limits bound how different two fills ca
 the unlearning does. The transformer's fills (samples below) carry the context's colours and edges
 into the hole in some images and are colour patches in others. The transformer's loss was still
 falling when training stopped (masked-token CE {mage_loss_mid:.2f} at step {mage_step_mid}, {mage_loss_end:.2f} at step
-{mage[steps]}): a longer pre-training should fill better. The previous version (2,000 steps) left a
+{mage[steps]}): a longer pre-training (`--resume --mage-steps N` adds a stage) should fill better. The previous version (2,000 steps) left a
 centre-hole MSE of 0.1546 (this card at commit b53abb3), further above the blur's.
 
 A sampler pays for committing to one plausible fill, so it is held to the context-blind real fill,
