@@ -95,6 +95,7 @@ def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed:
         from l2l_utils.models.mage import load_mage_checkpoint
         model = load_mage_checkpoint(path, cfg["mage_config"])
         model.num_iter, model.choice_temperature = cfg["mage_num_iter"], cfg["mage_temperature"]
+        model.token_temperature = cfg["mage_token_temperature"]
         return model.to(cfg["device"])
     if family == "palette":
         from l2l_utils.models.palette import load_palette_checkpoint

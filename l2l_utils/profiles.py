@@ -21,7 +21,7 @@ _EMBEDDED = dict(
     pretrain_steps=2500, mage_pretrain_steps=[2000, 6000], palette_pretrain_stages=[[3000, 2e-4], [4000, 5e-4]],
     # VQ-GAN family (03): the shipped tiny MAGE + tokenizer; MaskGIT decoding as testpaint.py (20 its, T 6).
     mage_config="tiny", mage_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mage_tiny_clipart.pt"),
-    mage_num_iter=20, mage_temperature=6.0,
+    mage_num_iter=20, mage_temperature=6.0, mage_token_temperature=1.0,  # 1: the reference's sampling
     # Diffusion family (04): the shipped tiny Palette; alpha 0.1 is the protocol's diffusion preset
     # (decision 5); sampling on a respaced schedule of palette_sample_steps (None = all 2,000 steps).
     palette_config="tiny32", palette_checkpoint=str(PROJECT_ROOT / "checkpoints" / "palette_tiny_clipart.pt"),

@@ -134,6 +134,20 @@ def test_inpaint_keeps_known_pixels_and_is_seeded(tiny):
     assert not torch.equal(out, other)
 
 
+def test_token_temperature_tempers_the_sampled_distribution(tiny):
+    from l2l_utils.models.mage import decode_step, gumbel
+    m, g = tiny.mage, torch.Generator().manual_seed(0)
+    cur = torch.full((2, m.seq_len), m.mask_token_label)
+    noise = gumbel((2, m.seq_len, m.codebook_size), g).float(), gumbel((2, m.seq_len), g)
+    step = dict(step=0, num_iter=8, choice_temperature=6.0, sample_gumbel=noise[0], mask_gumbel=noise[1],
+                num_tokens_total=m.seq_len)
+    reference = decode_step(m, cur, **step)  # temperature 1: logits + Gumbel noise, testpaint.py's sampling
+    assert torch.equal(reference["sampled_ids_raw"], (reference["logits"] + noise[0]).argmax(-1))
+    assert not torch.equal(reference["sampled_ids_raw"], reference["logits"].argmax(-1))
+    greedy = decode_step(m, cur, token_temperature=1e-6, **step)  # -> the most likely token everywhere
+    assert torch.equal(greedy["sampled_ids_raw"], reference["logits"].argmax(-1))
+
+
 def test_inpaint_with_nothing_hidden_returns_the_input(tiny):
     x = torch.rand(1, 3, 64, 64)
     assert torch.equal(tiny.inpaint(x, torch.zeros(1, 1, 64, 64), torch.Generator().manual_seed(0)), x)

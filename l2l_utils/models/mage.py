@@ -269,7 +269,7 @@ def gumbel(shape, generator: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def decode_step(model: MaskedGenerativeEncoderViT, cur_ids: torch.Tensor, step: int, num_iter: int,
                 choice_temperature: float, sample_gumbel: torch.Tensor, mask_gumbel: torch.Tensor,
-                num_tokens_total: int) -> dict:
+                num_tokens_total: int, token_temperature: float = 1.0) -> dict:
     """One MaskGIT step of ``testpaint.inpaint_image_mage_multisteps`` with its randomness made explicit.
 
     ``cur_ids`` (B, L) holds [MASK] where unknown. The reference's ``Categorical(logits).sample()``
@@ -278,6 +278,8 @@ def decode_step(model: MaskedGenerativeEncoderViT, cur_ids: torch.Tensor, step: 
     ``unknown_number_in_the_beginning`` (hard-coded 256 = every token). One generalisation: the
     number re-masked, ``mask_len``, is per sample; the reference applies the first sample's to the
     whole batch, which is the same whenever all samples hide the same number of tokens.
+    ``token_temperature`` (ours; the reference samples at 1) divides the logits before sampling and
+    before the confidences: below 1 the draw leans to the model's most likely tokens.
     """
     ratio = (step + 1) / num_iter
     mask_ratio = math.cos(math.pi / 2 * ratio)
@@ -286,7 +288,7 @@ def decode_step(model: MaskedGenerativeEncoderViT, cur_ids: torch.Tensor, step: 
     token_all_mask = token_indices == model.mask_token_label
     encoder_latent = model.forward_encoder(token_indices)
     logits = model.forward_decoder(encoder_latent, torch.zeros_like(token_all_mask), token_all_mask)
-    logits = logits[:, 1:, :model.codebook_size]
+    logits = logits[:, 1:, :model.codebook_size] / token_temperature
     sampled_ids_raw = (logits + sample_gumbel.to(logits)).argmax(dim=-1)
     unknown = cur_ids == model.mask_token_label
     sampled_ids = torch.where(unknown, sampled_ids_raw, cur_ids)
@@ -320,11 +322,12 @@ class MAGEGenerator(I2IGenerator):
     family = "mage"
 
     def __init__(self, mage: MaskedGenerativeEncoderViT, token_margin: int = 1, num_iter: int = 20,
-                 choice_temperature: float = 6.0):
+                 choice_temperature: float = 6.0, token_temperature: float = 1.0):
         super().__init__()
         self.mage = mage
         self.token_margin = token_margin
         self.num_iter, self.choice_temperature = num_iter, choice_temperature  # testpaint.py defaults
+        self.token_temperature = token_temperature  # 1: testpaint.py's plain categorical sampling
         self.register_buffer("fill", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
 
     @property
@@ -395,19 +398,22 @@ class MAGEGenerator(I2IGenerator):
         return self.mage.forward_loss(target, pred, masked)
 
     @torch.no_grad()
-    def inpaint(self, x, mask, generator=None, num_iter: int | None = None, choice_temperature: float | None = None):
+    def inpaint(self, x, mask, generator=None, num_iter: int | None = None, choice_temperature: float | None = None,
+                token_temperature: float | None = None):
         """Batched MaskGIT decoding of the hole's tokens, then the VQGAN decoder; known pixels are kept.
 
         As testpaint.py: cosine schedule, categorical sampling, Gumbel re-masking at temperature
         ``choice_temperature * (1 - step/num_iter)``, and a step is skipped while its mask ratio is
         at least the fraction of tokens to generate (per sample here), so a small hole runs only
         the last few of the ``num_iter`` steps. All noise comes from ``generator`` (seed 0 if None,
-        as the reference). The pixel composite is the plain ``x*(1-mask) + gen*mask``. ``num_iter``
-        and ``choice_temperature`` default to the generator's attributes.
+        as the reference). The pixel composite is the plain ``x*(1-mask) + gen*mask``. ``num_iter``,
+        ``choice_temperature`` and ``token_temperature`` (see ``decode_step``) default to the
+        generator's attributes.
         """
         m = self.mage
         num_iter = num_iter or self.num_iter
         choice_temperature = self.choice_temperature if choice_temperature is None else choice_temperature
+        token_temperature = self.token_temperature if token_temperature is None else token_temperature
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         token_indices, masked = self._masked_input(x, mask)
         cur = token_indices[:, 1:].clone()
@@ -420,7 +426,7 @@ class MAGEGenerator(I2IGenerator):
             n = active.numel()
             out = decode_step(m, cur[active], step, num_iter, choice_temperature,
                               gumbel((n, m.seq_len, m.codebook_size), generator).float().to(x.device),
-                              gumbel((n, m.seq_len), generator), m.seq_len)
+                              gumbel((n, m.seq_len), generator), m.seq_len, token_temperature)
             cur[active], sampled[active] = out["next_token_indices"], out["sampled_ids"]
         shape = (x.shape[0], m.grid, m.grid, m.vqgan.embed_dim)
         gen = m.vqgan.decode(m.vqgan.quantize.get_codebook_entry(sampled.reshape(-1), shape)).clamp(0, 1)
