@@ -114,10 +114,9 @@ def pretrain_steps(cfg: dict, family: str) -> list[int]:
 
 def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> Path:
     """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
-    (trained on the first call). Step counts: ``pretrain_steps`` (MAE), ``mage_pretrain_steps``
+    (trained on the first call). Step counts: ``pretrain_steps`` (MAE); ``mage_pretrain_steps``
     (tokenizer, then each transformer stage resuming the last; the tokenizer is retrained too, so no
-    part has seen ``without``),
-    ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
+    part has seen ``without``); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
     steps = pretrain_steps(cfg, family)

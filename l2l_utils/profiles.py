@@ -44,7 +44,7 @@ _EMBEDDED = dict(
 
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
-              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "alphas": [0.2, 1.0], "pretrain_steps": 4,
+              "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "pretrain_steps": 4,
               "mage_pretrain_steps": [2, 1, 1], "palette_pretrain_stages": [[2, 2e-4]],
               "ablation_alpha_factors": [1.0, 5.0], "noise_types": ["normal", "constant"],
               "availability": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],

@@ -56,17 +56,19 @@ and an L2 reconstruction loss (`pretrain_vqgan(recon_loss=...)`). Unlearning act
 not on the tokenizer, so the tokenizer's limits bound how different two fills can look, not what
 the unlearning does. The transformer's fills (samples below) carry the context's colours and edges
 into the hole in some images and are colour patches in others. The transformer's loss was still
-falling when training stopped (masked-token CE {mage_loss_mid:.2f} at step {mage_step_mid}, {mage_loss_end:.2f} at step
-{mage[steps]}): a longer pre-training (`--resume --mage-steps N` adds a stage) should fill better. The previous version (2,000 steps) left a
-centre-hole MSE of 0.1546 (this card at commit b53abb3), further above the blur's.
+falling when training stopped (masked-token CE {mage_loss_mid:.2f} at step {mage_step_mid} and {mage_loss_end:.2f} at
+step {mage[steps]} of the last stage): a longer pre-training (`--resume --mage-steps N` adds a stage)
+should fill better. The first shipped transformer (2,000 steps; this card at commit b53abb3) left a
+centre-hole MSE of 0.1546, further above the blur's.
 
 A sampler pays for committing to one plausible fill, so it is held to the context-blind real fill,
 not to the blur. At token temperature 1 an unsure model often draws a token of another colour than
-its context (the ring and the bamboo in the samples); at 0.5 the draw leans to the likely tokens and the
-fills continue the context's colours (row "MAGE fill, T 0.5" of the samples). The hole MSE includes the tokenizer's own reconstruction error. Samples:
-`mage_tiny_clipart_samples.png`. Rebuild: `python scripts/pretrain_mage.py --threads 1` (same seed, same result
-on the same CPU build). This version was made with `--keep-tokenizer`: the transformer trained anew over
-the tokenizer of the previous version, which that command retrains first with the same seed and recipe.
+its context (the ring and the bamboo in the samples); at 0.5 the draw leans to the likely tokens and
+the fills continue the context's colours (row "MAGE fill, T 0.5" of the samples). The hole MSE
+includes the tokenizer's own reconstruction error. Samples: `mage_tiny_clipart_samples.png`.
+Rebuild: `python scripts/pretrain_mage.py --threads 1` (same seed, same result on the same CPU build).
+This version was made with `--keep-tokenizer`: the transformer trained anew over the tokenizer of the
+previous version, which that command retrains first with the same seed and recipe.
 """
 
 
@@ -115,7 +117,8 @@ def main():
                 mage_seconds=round(sum(st["train_seconds"] for st in stages), 1),
                 vq_params=sum(p.numel() for p in vq.parameters()),
                 mage_params=sum(p.numel() for n, p in gen.mage.named_parameters() if not n.startswith("vqgan.")),
-                hole_mse_mage=hole_mse(out, test.images, masks), hole_mse_mage_t05=hole_mse(tempered, test.images, masks),
+                hole_mse_mage=hole_mse(out, test.images, masks),
+                hole_mse_mage_t05=hole_mse(tempered, test.images, masks),
                 mage_step_mid=curve[len(curve) // 3]["step"], mage_loss_mid=curve[len(curve) // 3]["loss"],
                 mage_loss_end=curve[-1]["loss"],
                 **baseline_hole_mse(test.images, masks),
