@@ -92,6 +92,34 @@ def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 25
             "code_perplexity": perplexity, "colour_kept": colour / colour_true}
 
 
+@torch.no_grad()
+def hole_token_nll(gen: MAGEGenerator, train: ImageDataset, test: ImageDataset, task: str = "center_0.5",
+                   batch_size: int = 256) -> dict:
+    """How much the visible context tells the transformer about the hole's tokens, in nats per token on
+    ``test``: the model's NLL of the true tokens (and its top-1 accuracy) against the cross-entropy of
+    the context-blind marginal of those token positions over ``train`` (add-1/2 smoothed). A model that
+    uses its context scores well below the marginal; one that does not fills the hole with draws from it."""
+    m = gen.mage
+    mask = make_mask(task, 1, gen.image_size)
+    hole = gen.token_mask(mask, 1)[0]
+    counts = torch.full((m.codebook_size,), 0.5)
+    for i in range(0, len(train), batch_size):
+        counts += torch.bincount(m.tokenize(train.images[i:i + batch_size])[:, hole].flatten(),
+                                 minlength=m.codebook_size)
+    log_marginal = (counts / counts.sum()).log()
+    nll, marginal_ce, correct, n = 0.0, 0.0, 0, 0
+    for i in range(0, len(test), batch_size):
+        x = test.images[i:i + batch_size]
+        true = m.tokenize(x)[:, hole]
+        logp = gen.outputs(x, mask.expand(len(x), -1, -1, -1))[:, 1:, :m.codebook_size][:, hole].log_softmax(-1)
+        nll -= logp.gather(-1, true.unsqueeze(-1)).sum().item()
+        marginal_ce -= log_marginal[true].sum().item()
+        correct += int((logp.argmax(-1) == true).sum())
+        n += true.numel()
+    return {"task": task, "hole_tokens": int(hole.sum()), "model_nll": nll / n, "marginal_ce": marginal_ce / n,
+            "model_top1": correct / n}
+
+
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
                   seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None

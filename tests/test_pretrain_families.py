@@ -5,10 +5,10 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import load_clipart, synthetic_dataset
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
-from l2l_utils.models.mage import load_mage_checkpoint
+from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
-from l2l_utils.pretrain_mage import _reseed_dead_codes, pretrain_mage, pretrain_vqgan
+from l2l_utils.pretrain_mage import _reseed_dead_codes, hole_token_nll, pretrain_mage, pretrain_vqgan
 from l2l_utils.pretrain_palette import pretrain_palette
 
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
@@ -45,6 +45,31 @@ def test_tokenizer_then_transformer_pretraining_learns():
     # a second stage continues from the first one's weights, so it starts below where the first started
     _, resumed = pretrain_mage(data, vq, steps=10, batch_size=16, warmup=5, log_every=10, init=gen)
     assert resumed["loss_curve"][0]["loss"] < first
+
+
+def test_hole_token_nll_scores_a_model_that_knows_the_tokens_and_one_that_guesses_the_marginal(monkeypatch):
+    data = synthetic_dataset(n_per_class=4, size=64)
+    gen = MAGEGenerator(build_mage("tiny")).eval()
+    m = gen.mage
+
+    def knows(x, mask):  # logits (B, 1+L, vocab) with 30 on each true token
+        out = torch.zeros(len(x), 1 + m.seq_len, m.vocab_size)
+        out[:, 1:].scatter_(-1, m.tokenize(x).unsqueeze(-1), 30.0)
+        return out
+
+    monkeypatch.setattr(gen, "outputs", knows)
+    score = hole_token_nll(gen, data, data, task="center_0.5")
+    assert score["model_top1"] == 1.0 and score["model_nll"] < 1e-6 and score["marginal_ce"] > 0.1
+    assert 0 < score["hole_tokens"] < m.seq_len
+
+    # a model that always answers the whole image's token frequencies scores worse than the frequencies
+    # at the hole's own positions (Gibbs' inequality: the data are their own test set here)
+    counts = 0.5 + torch.bincount(m.tokenize(data.images).flatten(), minlength=m.codebook_size)
+    frequencies = torch.full((m.vocab_size,), -torch.inf)
+    frequencies[:m.codebook_size] = (counts / counts.sum()).log()
+    monkeypatch.setattr(gen, "outputs", lambda x, mask: frequencies.expand(len(x), 1 + m.seq_len, -1).clone())
+    score = hole_token_nll(gen, data, data, task="center_0.5")
+    assert score["marginal_ce"] < score["model_nll"]
 
 
 def test_palette_pretraining_learns_on_the_train_schedule_and_stores_the_test_one():
