@@ -143,14 +143,20 @@ class Study:
         name += "" if ucfg.noise_type == "normal" else f"_noise-{ucfg.noise_type}"
         return self.runs_dir / f"{name}{pool}_seed{ucfg.seed}.pt"
 
-    def run(self, retain: ImageDataset | None, retain_set: str = "real", pool: str = "",
-            **overrides) -> tuple[dict, dict]:
-        """Unlearn a copy of the base model with ``overrides`` of the profile's settings, checkpointed
-        (and resumed) at :meth:`checkpoint`; returns (row, generated images)."""
+    def unlearned(self, retain: ImageDataset | None, retain_set: str = "real", pool: str = "", **overrides):
+        """A copy of the base model unlearned with ``overrides`` of the profile's settings, checkpointed
+        (and resumed: a finished run is only loaded) at :meth:`checkpoint`; returns (model, history,
+        config, checkpoint path)."""
         ucfg = self.unlearn_config(**overrides)
         path = self.checkpoint(ucfg, retain_set, pool)
         model, history = unlearn(copy.deepcopy(self.base), self.data["forget_train"], retain, ucfg,
                                  checkpoint=path, resume=True, device=self.cfg["device"], progress=False)
+        return model, history, ucfg, path
+
+    def run(self, retain: ImageDataset | None, retain_set: str = "real", pool: str = "",
+            **overrides) -> tuple[dict, dict]:
+        """:meth:`unlearned`, evaluated on the test sets; returns (row, generated images)."""
+        model, history, ucfg, path = self.unlearned(retain, retain_set, pool, **overrides)
         name = path.stem.removesuffix(f"_seed{ucfg.seed}")
         after, images = self.evaluate(model)
         row = {"name": name, "family": self.family, "seed": self.seed, "method": ucfg.method, "alpha": ucfg.alpha,
