@@ -51,18 +51,19 @@ def evaluate(model, test_sets: dict[str, ImageDataset], tasks, backbone, classif
     """Metrics for every (task, set); returns (flat metrics, generated images).
 
     Keys are ``<task>/<set>/<metric>_<backbone>`` e.g. ``center_0.5/forget/fid_MNv2``. Ground-truth
-    features are computed once per set and kept in ``feature_cache`` across calls.
+    features are computed once per set and kept in ``feature_cache`` across calls; an entry holds the
+    image tensor it was computed from and serves only that same tensor (not another set of that name).
     """
     cache = {} if feature_cache is None else feature_cache
     metrics, images = {}, {}
     for task in tasks:
         for name, data in test_sets.items():
-            key = (name, backbone.name, len(data))
-            if key not in cache:
-                cache[key] = extract_features(backbone, data.images, batch_size)
+            key = (name, backbone.name)
+            if key not in cache or cache[key][0] is not data.images:
+                cache[key] = (data.images, extract_features(backbone, data.images, batch_size))
             gen, masks = generate(model, data.images, task, batch_size, seed, device)
             images[(task, name)] = gen
-            m = image_metrics(gen, data.images, backbone, classifier, batch_size, gt_features=cache[key])
+            m = image_metrics(gen, data.images, backbone, classifier, batch_size, gt_features=cache[key][1])
             m["hole_mse"] = hole_mse(gen, data.images, masks)
             for metric, value in m.items():
                 metrics[f"{task}/{name}/{metric_name(metric, backbone.name)}"] = value

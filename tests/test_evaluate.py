@@ -47,17 +47,32 @@ def test_claim_check_arithmetic():
     assert c["forget_hole_mse_ratio"] == pytest.approx(3.0) and c["retain_hole_mse_ratio"] == 1.0
 
 
-def test_evaluate_scores_each_set_and_caches_reference_features(micro_mae):
+def test_evaluate_scores_each_set_and_caches_reference_features(micro_mae, monkeypatch):
+    import l2l_utils.evaluate as evaluate_module
     data = synthetic_dataset(n_per_class=6, num_classes=2, size=32)
     sets = {"retain": data.subset(data.labels == 0), "forget": data.subset(data.labels == 1)}
     backbone = get_backbone("mobilenetv2", input_size=64)
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 4))
+    extracted = []
+    real_extract = evaluate_module.extract_features
+    monkeypatch.setattr(evaluate_module, "extract_features",
+                        lambda bb, images, bs: extracted.append(images) or real_extract(bb, images, bs))
     cache = {}
     metrics, images = evaluate(micro_mae, sets, ["center_0.5"], backbone, classifier, feature_cache=cache)
     assert len(cache) == 2 and set(images) == {("center_0.5", "retain"), ("center_0.5", "forget")}
     assert metrics["center_0.5/forget/n"] == 6
     table = metrics_table({f"m/{k}": v for k, v in metrics.items()}, ["m"])
     assert ("forget", "fid_MNv2") in table.columns and table.shape[0] == 1
+
+    assert len(extracted) == 2  # each set's ground truth once
+    again, _ = evaluate(micro_mae, sets, ["center_0.5"], backbone, classifier, feature_cache=cache)
+    assert len(extracted) == 2 and again == metrics  # served from the cache, same numbers
+    fresh, _ = evaluate(micro_mae, sets, ["center_0.5"], backbone, classifier)
+    assert len(extracted) == 4 and fresh == metrics
+    # another set under the same name and size is not served the old set's features
+    swapped = {"retain": sets["forget"], "forget": sets["retain"]}
+    evaluate(micro_mae, swapped, ["center_0.5"], backbone, classifier, feature_cache=cache)
+    assert len(extracted) == 6 and extracted[-1] is sets["retain"].images
 
 
 def test_markdown_table():
