@@ -4,11 +4,13 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import l2l_utils.unlearn.baselines as baselines
 import l2l_utils.unlearn.loop as loop
 from l2l_utils.data import synthetic_dataset
 from l2l_utils.masks import center_hole
+from l2l_utils.models.mae import IMAGENET_MEAN
 from l2l_utils.models.mage import MAGEGenerator, build_mage
 from l2l_utils.models.palette import PLACES2_BETA_SCHEDULE, PaletteGenerator, build_network
 from l2l_utils.unlearn import METHODS, UnlearnConfig, build_objective, unlearn
@@ -123,15 +125,28 @@ def test_mae_output_interface_reproduces_its_generative_loss(micro_mae, sets):
     assert noise.shape == x.shape and not torch.allclose(noise, micro_mae.target(x, mask))
 
 
-def test_mage_output_interface_reproduces_its_generative_loss():
+def test_mage_generative_loss_is_smoothed_ce_of_the_true_tokens_over_the_hole_with_hidden_pixels_unseen():
     torch.manual_seed(0)
     model = MAGEGenerator(build_mage("tiny")).eval()
+    m = model.mage
     x, mask = torch.rand(2, 3, 64, 64), center_hole(64, 0.5)
     logits = model.outputs(x, mask)
-    assert logits.shape[:2] == (2, 1 + model.mage.seq_len)
-    assert torch.equal(model.output_loss(logits, model.target(x, mask), mask), model.generative_loss(x, mask))
+    assert logits.shape[:2] == (2, 1 + m.seq_len)
+    # by hand: [MASK] on the hole's tokens (+ margin) of the mean-filled image, MAGE's label-smoothed (0.1)
+    # CE of the full image's tokens, averaged over those positions only (torch's label_smoothing is the same formula)
+    hole = model.token_mask(mask, 2)
+    filled = x * (1 - mask) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * mask
+    tokens = m.input_tokens(m.tokenize(filled), hole)
+    padded = torch.cat([torch.zeros_like(hole[:, :1]), hole], dim=1)
+    by_hand = m.forward_decoder(m.forward_encoder(tokens), torch.zeros_like(padded), padded)
+    torch.testing.assert_close(logits, by_hand, rtol=0, atol=0)
+    expected = F.cross_entropy(by_hand[:, 1:, :m.codebook_size][hole], m.tokenize(x)[hole], label_smoothing=0.1)
+    torch.testing.assert_close(model.generative_loss(x, mask), expected, rtol=1e-6, atol=0)  # summation order
+    # nothing inside the hole reaches the model's input
+    other = x * (1 - mask) + torch.rand_like(x) * mask
+    assert torch.equal(model.outputs(other, mask), logits)
     ids = model.noise_target(x, mask, torch.Generator().manual_seed(0))
-    assert ids.shape == (2, model.mage.seq_len) and ids.min() >= 0 and ids.max() < model.mage.codebook_size
+    assert ids.shape == (2, m.seq_len) and ids.min() >= 0 and ids.max() < m.codebook_size
 
 
 def test_palette_ours_shares_one_draw_between_teacher_and_student():
@@ -148,12 +163,23 @@ def test_palette_ours_shares_one_draw_between_teacher_and_student():
         model.noise_target(x_r, center_hole(16, 0.5), torch.Generator())
 
 
-def test_palette_output_interface_reproduces_its_generative_loss():
+def test_palette_generative_loss_is_the_masked_noise_regression_of_palette():
+    """Saharia et al. (2022) / the Palette code's training loss, by hand from one seeded draw."""
     model = micro_palette()
     x, mask = torch.rand(2, 3, 16, 16), center_hole(16, 0.5)
-    d = model.draw(x, torch.Generator().manual_seed(1))
-    via_interface = model.output_loss(model.outputs(x, mask, d), model.target(x, mask, d), mask)
-    assert torch.equal(via_interface, model.generative_loss(x, mask, torch.Generator().manual_seed(1)))
+    g = torch.Generator().manual_seed(1)
+    t = torch.randint(1, model.network.num_timesteps, (2,), generator=g)
+    u = torch.rand((2, 1), generator=g)
+    noise, cond_noise = torch.randn(x.shape, generator=g), torch.randn(x.shape, generator=g)
+    lo, hi = model.network.gammas[t - 1], model.network.gammas[t]
+    gamma = (lo + (hi - lo) * u.flatten()).view(-1, 1, 1, 1)
+    y0 = 2 * x - 1
+    y_cond = y0 * (1 - mask) + mask * cond_noise
+    y_t = (gamma.sqrt() * y0 + (1 - gamma).sqrt() * noise) * mask + (1 - mask) * y0
+    predicted = model.unet(torch.cat([y_cond, y_t], dim=1), gamma.view(-1))
+    expected = ((mask * noise - mask * predicted) ** 2).mean()
+    torch.testing.assert_close(model.generative_loss(x, mask, torch.Generator().manual_seed(1)), expected,
+                               rtol=1e-6, atol=0)  # float32 summation order only
 
 
 @pytest.mark.parametrize("method", ("ours",) + BASELINES)

@@ -44,8 +44,10 @@ def test_runs_at_smoke_profile(path, tmp_path):
         run_notebook(path, "smoke", out_dir=tmp_path)
         assert "Profile smoke" in captions.read_text()
         return
+    result = PROJECT_ROOT / "results" / "smoke" / f"{path.stem}.json"
+    result.unlink(missing_ok=True)  # the file checked below must be this run's
     run_notebook(path, "smoke", out_dir=tmp_path)
-    _finite_metrics(PROJECT_ROOT / "results" / "smoke" / f"{path.stem}.json")
+    _finite_metrics(result)
 
 
 @pytest.mark.notebook
@@ -53,9 +55,11 @@ def test_same_profile_and_seed_give_identical_results(tmp_path):
     nb = next(p for p in NOTEBOOKS if p.name == "05_unlearn_mae.ipynb")
     result = PROJECT_ROOT / "results" / "smoke" / f"{nb.stem}.json"
     texts = []
+    runs = PROJECT_ROOT / "runs" / "smoke"
     for run in range(2):
-        for ckpt in (PROJECT_ROOT / "runs" / "smoke").glob("05_unlearn_mae_*.pt"):
-            ckpt.unlink()  # a fresh run, not a resume
+        # a fresh run: no unlearning checkpoint to resume, no cached evaluation, no earlier result file
+        for stale in [*runs.glob("05_unlearn_mae_*.pt"), *runs.glob("eval_cache/*.pt"), result]:
+            stale.unlink(missing_ok=True)
         run_notebook(nb, "smoke", out_dir=tmp_path / str(run))
         texts.append(result.read_text())
     assert texts[0] == texts[1]

@@ -43,6 +43,7 @@ def test_sampling_is_seeded_and_in_range(unet):
     a = sample(unet, torch.tensor([0, 1, 2]), steps=4, seed=1, size=8)
     assert a.shape == (3, 1, 8, 8) and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, sample(unet, torch.tensor([0, 1, 2]), steps=4, seed=1, size=8))
+    assert not torch.equal(a, sample(unet, torch.tensor([0, 1, 2]), steps=4, seed=2, size=8))
 
 
 def test_ddpm_mask_keeps_half_and_is_seeded(unet):

@@ -47,6 +47,26 @@ def test_original_model_is_a_fixed_point_of_the_retain_term(micro_mae):
     assert parts["retain"] == 0 and parts["forget"] > 0
 
 
+@pytest.mark.parametrize("noise_type", ["normal", "uniform", "constant"])
+def test_ours_forget_term_is_the_distance_to_the_originals_embedding_of_noise(micro_mae, sets, noise_type):
+    """Li et al. (2024) Eq. 10, forget part: ||E(T x_f) - E_0(T n)||^2 with n a noise image of the chosen
+    type, the same mask T, and E_0 the frozen original encoder (not the student)."""
+    forget, retain = sets
+    teacher = copy.deepcopy(micro_mae)
+    with torch.no_grad():  # the student is no longer the original: its embedding must not be the target
+        micro_mae.mae.norm.bias.add_(0.1)
+    obj = OursObjective(micro_mae, teacher, alpha=1.0, noise_type=noise_type)
+    x_r, x_f, mask = retain.images[:2], forget.images[:2], center_hole(32, 0.5)
+    _, loss_f = obj.terms(x_r, x_f, mask, torch.Generator().manual_seed(4))
+    noise = make_noise(x_f, noise_type, torch.Generator().manual_seed(4))  # the MAE draws nothing else
+    with torch.no_grad():
+        expected = ((micro_mae.encode(x_f, mask) - teacher.encode(noise, mask)) ** 2).mean()
+        other_noise = make_noise(x_f, "uniform" if noise_type != "uniform" else "normal", torch.Generator().manual_seed(4))
+        wrong = ((micro_mae.encode(x_f, mask) - teacher.encode(other_noise, mask)) ** 2).mean()
+    torch.testing.assert_close(loss_f, expected, rtol=1e-6, atol=0)
+    assert abs(loss_f - wrong) > 1e-4 * expected
+
+
 def test_forget_term_targets_forget_images_and_retain_term_retain_images(micro_mae, sets):
     """Each term's gradient flows only through the samples it is meant for."""
     forget, retain = sets
