@@ -153,12 +153,24 @@ def test_inpaint_keeps_known_pixels_is_seeded_and_batched(tiny):
     assert torch.equal(out2[0], x[0]) and torch.equal(out2[1, :, 16:], x[1, :, 16:])
 
 
-def test_respaced_schedule_keeps_the_end_points(tiny):
+def test_respaced_schedule_keeps_evenly_spaced_noise_levels_and_chains_them(tiny):
     net = tiny.network
     s = net.respaced_schedule(5)
-    assert s["gammas"].shape == (5,) and s["gammas"][0] == net.gammas[0] and s["gammas"][-1] == net.gammas[-1]
+    idx = torch.linspace(0, net.num_timesteps - 1, 5).round().long()
+    assert s["gammas"].shape == (5,)
+    torch.testing.assert_close(s["gammas"], net.gammas[idx], rtol=1e-6, atol=0)  # float64 -> 32 round trip
     assert all(torch.isfinite(v).all() for v in s.values())
+    # the DDPM posterior q(y_{i-1} | y_i, y_0) between consecutive kept levels (Ho et al. 2020, Eq. 7),
+    # with alpha_i = gamma_i / gamma_{i-1}: the respaced chain skips the dropped levels
+    g = net.gammas[idx].double()
+    g_prev = torch.cat([torch.ones(1, dtype=g.dtype), g[:-1]])
+    alpha = g / g_prev
+    torch.testing.assert_close(s["posterior_mean_coef1"], ((1 - alpha) * g_prev.sqrt() / (1 - g)).float())
+    torch.testing.assert_close(s["posterior_mean_coef2"], ((1 - g_prev) * alpha.sqrt() / (1 - g)).float())
     assert net.respaced_schedule(net.num_timesteps)["gammas"] is net.gammas
+    for bad in (1, net.num_timesteps + 1):
+        with pytest.raises(ValueError, match="steps must be"):
+            net.respaced_schedule(bad)
 
 
 def test_checkpoint_loading(tmp_path):
