@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from l2l_utils import PROJECT_ROOT
 from l2l_utils.masks import center_hole
 from l2l_utils.models.palette import (CONFIGS, PaletteGenerator, build_network, load_palette_checkpoint,
                                       make_beta_schedule, schedule_arrays, schedule_buffers)
@@ -94,8 +95,10 @@ def tiny():
     return PaletteGenerator(build_network("tiny")).eval()
 
 
-def test_tiny_config_size(tiny):
-    assert sum(p.numel() for p in tiny.parameters()) == 2_609_891
+def test_tiny32_config_is_the_shipped_checkpoints_architecture():
+    state = torch.load(PROJECT_ROOT / "checkpoints" / "palette_tiny_clipart.pt", weights_only=True)
+    built = build_network("tiny32").state_dict()
+    assert built.keys() == state.keys() and all(v.shape == state[k].shape for k, v in built.items())
 
 
 def test_encode_returns_the_encoder_feature_maps(tiny):
