@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -96,6 +97,38 @@ def test_only_the_encoder_moves(micro_mae, sets):
     assert any(not torch.equal(before[n], after[n]) for n in enc)
     assert torch.equal(before["mae.pos_embed"], after["mae.pos_embed"])
     assert len(history) == 4 and history[0]["retain"] == 0.0
+
+
+def test_learning_rate_warms_up_linearly_then_falls_by_half_cosine():
+    """The released code's schedule (protocol §3): per-step linear warm-up over 5/6 of the run, then
+    half a cosine from the base lr to 0."""
+    cfg = UnlearnConfig(steps=12)  # warm-up: the first 10 steps
+    lrs = [loop.lr_at(s, cfg, 2.0) for s in range(12)]
+    assert lrs[:10] == pytest.approx([2.0 * (s + 1) / 10 for s in range(10)])
+    assert lrs[10:] == pytest.approx([2.0, 2.0 * 0.5 * (1 + math.cos(math.pi / 2))])
+
+
+def test_optimiser_scales_the_lr_with_the_global_batch_and_spares_biases_and_norms_weight_decay(
+        micro_mae, sets, monkeypatch):
+    forget, retain = sets
+    made = []
+
+    class SpyAdamW(torch.optim.AdamW):
+        def __init__(self, groups, **kw):
+            super().__init__(groups, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "AdamW", SpyAdamW)
+    cfg = small_cfg(steps=1, blr=1e-3, weight_decay=0.05)
+    unlearn(micro_mae, forget, retain, cfg, progress=False)
+    (opt,) = made
+    assert opt.defaults["lr"] == pytest.approx(1e-3 * 2 * cfg.batch_size / 256)  # forget + retain images, 1 process
+    decay = {g["weight_decay"]: g["params"] for g in opt.param_groups}
+    assert set(decay) == {0.05, 0.0}
+    assert decay[0.05] and all(p.ndim >= 2 for p in decay[0.05])
+    assert decay[0.0] and all(p.ndim < 2 for p in decay[0.0])
+    encoder = {id(p) for p in micro_mae.encoder_parameters()}
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == encoder  # OURS trains the encoder only
 
 
 def test_forget_term_decreases(micro_mae, sets):
