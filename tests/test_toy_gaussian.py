@@ -80,3 +80,34 @@ def test_bias_path_kl_grows_quadratically(toy_model):
     classes, model, _ = toy_model
     k100, k1000 = toy.kl_along_bias_path(model, classes["forget"], [100.0, 1000.0])
     assert k1000 / k100 == pytest.approx(100, rel=0.01)
+
+
+def test_uniform_noise_is_further_from_the_gaussian_by_the_entropy_gap():
+    """S4: KL(U || N) = h(N) - h(U) = dim/2 ln(2 pi e / 12) for a unit-variance cube U and N(0, I)."""
+    import math
+    mean, se = toy.mc_uniform_gap(dim=4, n=200_000, generator=torch.Generator().manual_seed(0))
+    assert abs(mean - 2 * math.log(2 * math.pi * math.e / 12)) < 5 * se
+
+
+def test_growth_exponent_reads_the_power_of_a_growing_record():
+    records = [{"step": s, "forget_kl": 3.0 * s ** 2} for s in range(0, 101, 10)]
+    assert toy.growth_exponent(records) == pytest.approx(2.0)
+    assert toy.growth_exponent([{**r, "forget_kl": 7.0} for r in records]) == pytest.approx(0.0)
+
+
+def test_naive_ascent_drives_the_forget_kl_up_without_bound_and_drags_retain_along(toy_model):
+    """S3: maximising KL(P_Xf || P_Xhat_f) has no maximiser; the retain outputs leave the original's."""
+    classes, model, _ = toy_model
+    records = toy.ascend_forget_kl(model, classes["forget"], classes["retain"], steps=200, record_every=20)
+    kls = [r["forget_kl"] for r in records]
+    assert all(b > a for a, b in zip(kls, kls[1:])) and kls[-1] > 10 * kls[0]
+    assert toy.growth_exponent(records) > 0.5 and records[-1]["retain_kl"] > records[0]["retain_kl"]
+
+
+def test_alpha_trades_forgetting_against_retain_fidelity(toy_model):
+    """Eq. 10's alpha: a larger forget weight leaves less forget information and moves retain more."""
+    classes, model, noise = toy_model
+    rows = toy.alpha_sweep(model, classes["retain"], classes["forget"], noise, [0.01, 0.1, 1.0, 10.0])
+    mi = [r["forget_mi"] for r in rows]
+    retain = [r["retain_kl"] for r in rows]
+    assert all(b < a for a, b in zip(mi, mi[1:])) and all(b > a for a, b in zip(retain, retain[1:]))
