@@ -70,13 +70,8 @@ def test_inception_is_classifier_wiring_without_real_weights(tmp_path, monkeypat
         get_is_classifier("inception_v3")
 
 
-def test_a_parameter_retrains_the_base_model():
+def test_retraining_is_for_the_embedded_data_only():
     from l2l_utils.experiment import load_base_model
-    cfg = get_profile("smoke", pretrain_steps=2)
-    retrained = load_base_model(cfg, retrain=True, seed=5)
-    shipped = load_base_model(cfg)
-    assert retrained.mae.num_patches == shipped.mae.num_patches
-    assert not torch.equal(retrained.mae.blocks[0].attn.qkv.weight, shipped.mae.blocks[0].attn.qkv.weight)
     with pytest.raises(ValueError, match="embedded data"):
         load_base_model(get_profile("imagenet"), retrain=True)
 
@@ -92,11 +87,12 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     from l2l_utils.data import load_clipart
     from l2l_utils.experiment import load_base_model
     module = importlib.import_module(module)
-    seen = []
+    seen, recipe = [], []
 
     def spy(real):
         def train(data, *args, **kwargs):
             seen.append(({data.class_names[i] for i in data.labels.unique().tolist()}, len(data)))
+            recipe.append((kwargs["steps"], kwargs["seed"], kwargs.get("lr")))
             return real(data, *args, **kwargs)
         return train
     for name in trainers:
@@ -110,6 +106,10 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     kept = int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
     stages = {"mae": 1, "mage": len(cfg["mage_pretrain_steps"]), "palette": len(cfg["palette_pretrain_stages"])}[family]
     assert seen == [(set(train.class_names) - set(cfg["forget"]), kept)] * stages
+    # the profile's recipe, stage by stage, at the requested seed (the shipped cards' step counts at embedded)
+    expected = {"mae": [(1, None)], "mage": [(n, None) for n in cfg["mage_pretrain_steps"]],
+                "palette": [tuple(stage) for stage in cfg["palette_pretrain_stages"]]}[family]
+    assert recipe == [(steps, 11, lr) for steps, lr in expected]
     # the second call reuses the cached model instead of training again
     load_base_model(cfg, family, retrain=True, seed=11, without=cfg["forget"])
     assert len(seen) == stages
