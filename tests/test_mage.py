@@ -76,7 +76,8 @@ def test_vit_base_matches_the_public_mage_checkpoint_manifest():
         model = build_mage("vit_base_patch16")
     assert_matches_manifest(model, manifest["keys"])
     assert model.state_dict()["token_emb.position_ids"].dtype == torch.int64
-    assert sum(v.numel() for v in model.state_dict().values() if v.is_floating_point()) == manifest["num_float_elements_in_state_dict"]
+    floats = sum(v.numel() for v in model.state_dict().values() if v.is_floating_point())
+    assert floats == manifest["num_float_elements_in_state_dict"]
     assert (model.fake_class_label, model.mask_token_label) == (1100, 2024)
 
 

@@ -5,8 +5,8 @@ import scipy.linalg
 import torch
 
 from l2l_utils.data import load_clipart, synthetic_dataset
-from l2l_utils.metrics import (DomainClassifier, embedding_cosine, fid_from_features, get_backbone,
-                               image_metrics, inception_score_from_logits, kid_from_features,
+from l2l_utils.metrics import (DomainClassifier, embedding_cosine, extract_features, fid_from_features,
+                               get_backbone, image_metrics, inception_score_from_logits, kid_from_features,
                                load_is_classifier)
 from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, accuracy
 
@@ -108,9 +108,16 @@ def test_image_metrics_end_to_end(backbone):
     result = image_metrics(generated, gt, backbone, classifier, batch_size=16)
     assert set(result) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", "cosine", "n"}
     assert result["n"] == len(gt) and all(np.isfinite(v) for v in result.values())
-    # Reusing cached reference features gives the same numbers.
-    cached = image_metrics(generated, gt, backbone, classifier, gt_features=backbone(gt))
-    assert cached == pytest.approx(result, rel=1e-4, abs=1e-6)
+    # Reusing cached reference features gives the same numbers (same batches, so the same floats).
+    cached = image_metrics(generated, gt, backbone, classifier, batch_size=16,
+                           gt_features=extract_features(backbone, gt, 16))
+    assert cached == result
+    # A perfect generator: FID ~ 0 (up to the covariance square root's float error), cosine 1.
+    perfect = image_metrics(gt, gt, backbone, classifier, batch_size=16)
+    assert abs(perfect["fid"]) < 1e-3 and perfect["cosine"] == pytest.approx(1.0)
+    # and the further the generations are from the truth, the larger the FID
+    noisier = (gt + 0.3 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert image_metrics(noisier, gt, backbone, classifier, batch_size=16)["fid"] > result["fid"] > perfect["fid"]
     with pytest.raises(ValueError, match="paired"):
         image_metrics(generated[:5], gt, backbone, classifier)
     with pytest.raises(ValueError, match="NaN or Inf"):

@@ -103,3 +103,22 @@ def test_family_settings_follow_the_profile():
     assert palette_tasks == cfg["palette_eval_tasks"]
     with pytest.raises(ValueError, match="unknown family"):
         study.family_settings(cfg, "gan")
+
+
+def test_run_checkpoints_are_named_so_notebooks_and_sweeps_share_them(micro_mae, tmp_path):
+    """A sweep point with the notebook's settings must land on the notebook's checkpoint, and any
+    setting that changes the run must change the name."""
+    st = study.Study.__new__(study.Study)  # naming needs only the family, the defaults and the folder
+    st.family, st.seed, st.runs_dir = "mae", 0, tmp_path
+    st.defaults = study.family_settings(get_profile("smoke"), "mae")[0]
+    default = st.checkpoint(st.unlearn_config())
+    assert default.name == "05_unlearn_mae_alpha0.2_seed0.pt"
+    names = {default.name,
+             st.checkpoint(st.unlearn_config(alpha=1.0)).name,
+             st.checkpoint(st.unlearn_config(noise_type="uniform")).name,
+             st.checkpoint(st.unlearn_config(method="max_loss")).name,
+             st.checkpoint(st.unlearn_config(saliency=0.5)).name,
+             st.checkpoint(st.unlearn_config(seed=1)).name,
+             st.checkpoint(st.unlearn_config(), retain_set="proxy").name,
+             st.checkpoint(st.unlearn_config(), pool="_real0.25-proxy0").name}
+    assert len(names) == 8

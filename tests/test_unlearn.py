@@ -65,7 +65,8 @@ def test_ours_forget_term_is_the_distance_to_the_originals_embedding_of_noise(mi
     noise = make_noise(x_f, noise_type, torch.Generator().manual_seed(4))  # the MAE draws nothing else
     with torch.no_grad():
         expected = ((micro_mae.encode(x_f, mask) - teacher.encode(noise, mask)) ** 2).mean()
-        other_noise = make_noise(x_f, "uniform" if noise_type != "uniform" else "normal", torch.Generator().manual_seed(4))
+        other = "uniform" if noise_type != "uniform" else "normal"
+        other_noise = make_noise(x_f, other, torch.Generator().manual_seed(4))
         wrong = ((micro_mae.encode(x_f, mask) - teacher.encode(other_noise, mask)) ** 2).mean()
     torch.testing.assert_close(loss_f, expected, rtol=1e-6, atol=0)
     assert abs(loss_f - wrong) > 1e-4 * expected
