@@ -106,3 +106,24 @@ def test_shipped_model_fills_held_out_holes_from_their_context(family):
     images = load_clipart("test", model.image_size).images[::5]
     out, masks = generate(model, images, "center_0.5", batch_size=96, seed=0)
     assert hole_mse(out, images, masks) < baseline_hole_mse(images, masks)["hole_mse_other_image"]
+
+
+def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_tokenizer(monkeypatch):
+    import importlib.util
+    import json
+    import sys
+    spec = importlib.util.spec_from_file_location("mage_token_nll", PROJECT_ROOT / "scripts" / "mage_token_nll.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    result = PROJECT_ROOT / "results" / "smoke" / "mage_token_nll.json"
+    result.unlink(missing_ok=True)
+    monkeypatch.setattr(sys, "argv", ["mage_token_nll.py", "--profile", "smoke"])
+    script.main()
+    metrics = json.loads(result.read_text())["metrics"]
+    rows = {"original", "ours", "max_loss", "noisy_label", "retain_label", "random_encoder", "ours+proxy",
+            "ours+salun0.5"}
+    assert {k.split("/")[0] for k in metrics} == rows
+    for subset in ("forget", "retain"):
+        marginal = {metrics[f"{row}/center_0.5/{subset}/token_marginal_ce"] for row in rows}
+        assert len(marginal) == 1  # no method may touch the tokenizer, so the token frequencies are shared
+        assert len({metrics[f"{row}/center_0.5/{subset}/token_model_nll"] for row in rows}) > 1
