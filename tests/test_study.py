@@ -122,3 +122,21 @@ def test_run_checkpoints_are_named_so_notebooks_and_sweeps_share_them(micro_mae,
              st.checkpoint(st.unlearn_config(), retain_set="proxy").name,
              st.checkpoint(st.unlearn_config(), pool="_real0.25-proxy0").name}
     assert len(names) == 8
+
+
+def test_distance_to_a_reference_models_fills_is_zero_only_for_the_same_fills():
+    from l2l_utils.metrics import get_backbone
+    torch.manual_seed(0)
+    backbone = get_backbone("mobilenetv2", None, 32, "cpu")
+    d = synthetic_dataset(n_per_class=12, num_classes=2, size=32)
+    sets = {"retain": d.subset(d.labels == 1), "forget": d.subset(d.labels == 0)}
+    ref = {("t", s): data.images for s, data in sets.items()}
+    g = torch.Generator().manual_seed(0)
+    noisy = {k: (v + 0.3 * torch.randn(v.shape, generator=g)).clamp(0, 1) for k, v in ref.items()}
+    swapped = {("t", "retain"): ref[("t", "forget")], ("t", "forget"): ref[("t", "retain")]}
+    table = study.output_fid(ref, {"same": ref, "noisy": noisy, "swapped": swapped}, "t", sets, backbone)
+    assert list(table.columns) == ["retain", "forget"] and list(table.index) == ["same", "noisy", "swapped"]
+    # 12 images in 1,280 feature dimensions: FID is mostly bias, so only "zero vs clearly not" is tested
+    for subset in sets:
+        assert abs(table.loc["same", subset]) < 1e-3
+        assert table.loc["noisy", subset] > 1 and table.loc["swapped", subset] > 1
