@@ -14,7 +14,9 @@ compare rows of one run on one machine; absolute images/s are only comparable on
 **Not measured yet: every GPU figure** (full-size MAE ViT-L/16, MAGE ViT-B/16 + VQGAN, Palette 256 px:
 step time, peak memory, MFU in bf16, batched generation). No GPU was lent to the sessions that wrote
 this page; the same scripts take `--device cuda` and the full-size configs, and report MFU only where
-the device's peak bf16 rate is known.
+the device's peak bf16 rate is known. The full-size configs did run on the CPU (random weights of the
+real shapes, batch 1, `*_vit_large_patch16_cpu`, `*_vit_base_patch16_cpu`, `*_places2_inpainting_cpu`):
+that checks the code path and counts the FLOPs of a step; it says nothing about GPU speed.
 """
 
 WHAT = {  # result-name prefix -> (what was measured, the script that measures it)
