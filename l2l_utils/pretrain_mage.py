@@ -93,30 +93,40 @@ def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 25
 
 
 @torch.no_grad()
-def hole_token_nll(gen: MAGEGenerator, train: ImageDataset, test: ImageDataset, task: str = "center_0.5",
-                   batch_size: int = 256) -> dict:
-    """How much the visible context tells the transformer about the hole's tokens, in nats per token on
-    ``test``: the model's NLL of the true tokens (and its top-1 accuracy) against the cross-entropy of
-    the context-blind marginal of those token positions over ``train`` (add-1/2 smoothed). A model that
-    uses its context scores well below the marginal; one that does not fills the hole with draws from it."""
+def hole_token_log_frequencies(gen: MAGEGenerator, train: ImageDataset, task: str = "center_0.5",
+                               batch_size: int = 256) -> torch.Tensor:
+    """Log-frequencies of the codes at the hole's token positions of ``task`` over ``train`` (add-1/2
+    smoothed): the context-blind guess :func:`hole_token_nll` compares a model with. They depend on the
+    tokenizer only, which no unlearning method touches, so one table of them serves every model."""
     m = gen.mage
-    mask = make_mask(task, 1, gen.image_size)
-    hole = gen.token_mask(mask, 1)[0]
+    hole = gen.token_mask(make_mask(task, 1, gen.image_size), 1)[0]
     counts = torch.full((m.codebook_size,), 0.5)
     for i in range(0, len(train), batch_size):
         counts += torch.bincount(m.tokenize(train.images[i:i + batch_size])[:, hole].flatten(),
                                  minlength=m.codebook_size)
-    log_marginal = (counts / counts.sum()).log()
-    nll, marginal_ce, correct, n = 0.0, 0.0, 0, 0
+    return (counts / counts.sum()).log()
+
+
+@torch.no_grad()
+def hole_token_nll(gen: MAGEGenerator, test: ImageDataset, log_frequencies: torch.Tensor, task: str = "center_0.5",
+                   batch_size: int = 256) -> dict:
+    """How much the visible context tells the transformer about the hole's tokens, in nats per token on
+    ``test``: the model's NLL of the true tokens (and its top-1 accuracy) against the cross-entropy of the
+    context-blind ``log_frequencies`` (:func:`hole_token_log_frequencies`). A model that uses its context
+    scores well below the frequencies; one that does not fills the hole with draws from them."""
+    m = gen.mage
+    mask = make_mask(task, 1, gen.image_size)
+    hole = gen.token_mask(mask, 1)[0]
+    nll, frequency_ce, correct, n = 0.0, 0.0, 0, 0
     for i in range(0, len(test), batch_size):
         x = test.images[i:i + batch_size]
         true = m.tokenize(x)[:, hole]
         logp = gen.outputs(x, mask.expand(len(x), -1, -1, -1))[:, 1:, :m.codebook_size][:, hole].log_softmax(-1)
         nll -= logp.gather(-1, true.unsqueeze(-1)).sum().item()
-        marginal_ce -= log_marginal[true].sum().item()
+        frequency_ce -= log_frequencies[true].sum().item()
         correct += int((logp.argmax(-1) == true).sum())
         n += true.numel()
-    return {"task": task, "hole_tokens": int(hole.sum()), "model_nll": nll / n, "marginal_ce": marginal_ce / n,
+    return {"task": task, "hole_tokens": int(hole.sum()), "model_nll": nll / n, "marginal_ce": frequency_ce / n,
             "model_top1": correct / n}
 
 

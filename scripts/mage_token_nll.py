@@ -1,7 +1,7 @@
 """Forgetting in token space: how well each MAGE model of the 03 table still predicts the true tokens of a
 hole, on forget and on retain held-out images (``pretrain_mage.hole_token_nll``: the transformer's NLL
 of the hole's tokens, its top-1 accuracy, and the context-blind cross-entropy of those positions'
-training-split token frequencies). Reuses the finished unlearning runs in ``runs/<profile>/``; a missing
+training-split token frequencies, counted once with the original tokenizer). Reuses the finished unlearning runs in ``runs/<profile>/``; a missing
 run is trained first, as ``03_unlearn_vqgan`` would.
 
     python scripts/mage_token_nll.py [--profile embedded] [--seed 0]   # -> results/<profile>/mage_token_nll.json
@@ -12,7 +12,7 @@ import torch
 
 from l2l_utils.data import ImageDataset
 from l2l_utils.experiment import retain_for, run_metadata, write_results
-from l2l_utils.pretrain_mage import hole_token_nll
+from l2l_utils.pretrain_mage import hole_token_log_frequencies, hole_token_nll
 from l2l_utils.profiles import get_profile
 from l2l_utils.study import Study, table_rows
 
@@ -35,10 +35,11 @@ def main():
         retain_set = params.get("retain_set", "real")
         overrides = {k: v for k, v in params.items() if k != "retain_set"}
         models[label] = study.unlearned(retain_for(study.data, retain_set), retain_set, **overrides)[0]
+    frequencies = hole_token_log_frequencies(study.base, train, args.task)
     metrics = {}
     for label, model in models.items():
         for subset, test in study.test_sets.items():
-            score = hole_token_nll(model.eval(), train, test, args.task)
+            score = hole_token_nll(model.eval(), test, frequencies, args.task)
             for key in ("model_nll", "model_top1", "marginal_ce"):
                 metrics[f"{label}/{args.task}/{subset}/token_{key}"] = score[key]
         print(label, {k.split("/", 1)[1]: round(v, 4) for k, v in metrics.items() if k.startswith(f"{label}/")})

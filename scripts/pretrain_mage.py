@@ -12,7 +12,8 @@ from l2l_utils.data import load_clipart
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.models.mage import load_mage_checkpoint
-from l2l_utils.pretrain_mage import hole_token_nll, pretrain_mage, pretrain_vqgan, reconstruction_quality
+from l2l_utils.pretrain_mage import (hole_token_log_frequencies, hole_token_nll, pretrain_mage, pretrain_vqgan,
+                                    reconstruction_quality)
 
 CARD = """# Model card: `mage_tiny_clipart.pt` (with its tokenizer `vqgan_tiny_clipart.pt`)
 
@@ -129,7 +130,7 @@ def main():
     unmargined, _ = generate(gen, test.images, "center_0.5", batch_size=256, seed=0)
     hole_tokens_margin0 = int(gen.token_mask(masks[:1], 1).sum())
     gen.token_margin = 1
-    context = hole_token_nll(gen, train, test)
+    context = hole_token_nll(gen, test, hole_token_log_frequencies(gen, train))
     curve = mage_meta["loss_curve"]
     stages = mage_meta.get("earlier_stages", []) + [mage_meta]
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),

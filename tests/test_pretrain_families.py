@@ -8,7 +8,8 @@ from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
-from l2l_utils.pretrain_mage import _reseed_dead_codes, hole_token_nll, pretrain_mage, pretrain_vqgan
+from l2l_utils.pretrain_mage import (_reseed_dead_codes, hole_token_log_frequencies, hole_token_nll, pretrain_mage,
+                                    pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
 
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
@@ -58,17 +59,18 @@ def test_hole_token_nll_scores_a_model_that_knows_the_tokens_and_one_that_guesse
         return out
 
     monkeypatch.setattr(gen, "outputs", knows)
-    score = hole_token_nll(gen, data, data, task="center_0.5")
+    frequencies = hole_token_log_frequencies(gen, data, "center_0.5")
+    score = hole_token_nll(gen, data, frequencies, task="center_0.5")
     assert score["model_top1"] == 1.0 and score["model_nll"] < 1e-6 and score["marginal_ce"] > 0.1
     assert 0 < score["hole_tokens"] < m.seq_len
 
     # a model that always answers the whole image's token frequencies scores worse than the frequencies
     # at the hole's own positions (Gibbs' inequality: the data are their own test set here)
     counts = 0.5 + torch.bincount(m.tokenize(data.images).flatten(), minlength=m.codebook_size)
-    frequencies = torch.full((m.vocab_size,), -torch.inf)
-    frequencies[:m.codebook_size] = (counts / counts.sum()).log()
-    monkeypatch.setattr(gen, "outputs", lambda x, mask: frequencies.expand(len(x), 1 + m.seq_len, -1).clone())
-    score = hole_token_nll(gen, data, data, task="center_0.5")
+    whole_image = torch.full((m.vocab_size,), -torch.inf)
+    whole_image[:m.codebook_size] = (counts / counts.sum()).log()
+    monkeypatch.setattr(gen, "outputs", lambda x, mask: whole_image.expand(len(x), 1 + m.seq_len, -1).clone())
+    score = hole_token_nll(gen, data, frequencies, task="center_0.5")
     assert score["marginal_ce"] < score["model_nll"]
 
 
@@ -125,5 +127,5 @@ def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_token
     assert {k.split("/")[0] for k in metrics} == rows
     for subset in ("forget", "retain"):
         marginal = {metrics[f"{row}/center_0.5/{subset}/token_marginal_ce"] for row in rows}
-        assert len(marginal) == 1  # no method may touch the tokenizer, so the token frequencies are shared
+        assert len(marginal) == 1  # each model tokenizes the test images itself: no method touched the tokenizer
         assert len({metrics[f"{row}/center_0.5/{subset}/token_model_nll"] for row in rows}) > 1
