@@ -26,8 +26,8 @@ from l2l_utils.unlearn import UnlearnConfig, unlearn
 
 FAMILIES = {"mae": "05_unlearn_mae", "mage": "03_unlearn_vqgan", "palette": "04_unlearn_diffusion"}
 FAMILY_LABELS = {"mae": "MAE", "mage": "MAGE (VQ-GAN)", "palette": "Palette (diffusion)"}
-# generation knobs a model may carry (MAGE: the first three, Palette: sample_steps)
-SAMPLER_SETTINGS = ("num_iter", "choice_temperature", "token_temperature", "sample_steps")
+# generation knobs a model may carry (MAGE: the first four, Palette: sample_steps)
+SAMPLER_SETTINGS = ("num_iter", "choice_temperature", "token_temperature", "token_margin", "sample_steps")
 
 # The rows of Li et al. (ICLR 2024) Tables 1-2 (Original is every run's "original" column), plus, new
 # here, Ours + SalUn saliency: row -> notebook parameters. NOISY LABEL has no diffusion form
