@@ -13,6 +13,7 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ClassSplit, ImageDataset, load_clipart
 from l2l_utils.io import write_json
+from l2l_utils.profiles import PROFILES
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 FIGURES_DIR = PROJECT_ROOT / "figures"
@@ -178,6 +179,13 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
     tag += {"real": "", "proxy": "+proxy", "none": "+noretain"}[retain_set]
     tag += f"+seed{ucfg.seed}" if ucfg.seed != 0 else ""
     return notebook if tag == "ours" else f"{notebook}__{tag}"
+
+
+def variant_name(notebook: str, cfg: dict, family: str) -> str:
+    """``notebook``, or ``notebook-<config>`` when the run swaps the profile's base-model config for
+    another: its result files then stay apart from the profile's table (``analysis.family_results``)."""
+    key = f"{family}_config"
+    return notebook if cfg[key] == PROFILES[cfg["profile"]][key] else f"{notebook}-{cfg[key]}"
 
 
 def load_metric_models(cfg: dict):

@@ -20,7 +20,10 @@ _EMBEDDED = dict(
     # 02_retrain_oracle: the step counts the shipped base models were pre-trained with (model cards)
     pretrain_steps=2500, mage_pretrain_steps=[2000, 6000], palette_pretrain_stages=[[3000, 2e-4], [4000, 5e-4]],
     # VQ-GAN family (03): the shipped tiny MAGE + tokenizer; MaskGIT decoding as testpaint.py (20 its, T 6).
-    mage_config="tiny", mage_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mage_tiny_clipart.pt"),
+    # mage_checkpoint None: the shipped checkpoints/mage_<mage_config>_clipart.pt ("tiny": 8x8 tokens;
+    # "tiny_f4": 16x16 tokens, the public grid; ~9x the CPU time, and its transformer does not use the
+    # context yet, so no profile's default: checkpoints/mage_tiny_f4_clipart.md).
+    mage_config="tiny", mage_checkpoint=None,
     mage_num_iter=20, mage_temperature=6.0, mage_token_temperature=1.0,  # 1: the reference's sampling
     # Diffusion family (04): the shipped tiny Palette; alpha 0.1 is the protocol's diffusion preset
     # (decision 5); sampling on a respaced schedule of palette_sample_steps (None = all 2,000 steps).
@@ -80,5 +83,7 @@ def get_profile(name: str, **overrides) -> dict:
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)} for profile {name!r}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings["dataset"] == "clipart" and settings["mage_checkpoint"] is None:
+        settings["mage_checkpoint"] = str(PROJECT_ROOT / "checkpoints" / f"mage_{settings['mage_config']}_clipart.pt")
     settings["profile"] = name
     return settings

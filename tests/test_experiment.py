@@ -137,10 +137,27 @@ def test_shipped_base_models_of_every_family_load_with_profile_settings():
     assert mage.num_iter == cfg["mage_num_iter"] and mage.image_size == 64
     palette = load_base_model(cfg, "palette")
     assert palette.sample_steps == cfg["palette_sample_steps"] and palette.image_size == 32
+    f4 = load_base_model(get_profile("smoke", mage_config="tiny_f4"), "mage")  # checkpoint named by the config
+    assert f4.mage.seq_len == 16 * 16 and f4.image_size == 64
     with pytest.raises(FileNotFoundError, match="16_Network.pth"):
         load_base_model(get_profile("places"), "palette")
+    with pytest.raises(FileNotFoundError, match="mage-vitb-1600.pth"):
+        load_base_model(get_profile("imagenet"), "mage")
     with pytest.raises(ValueError, match="unknown family"):
         load_base_model(cfg, "gan")
+
+
+def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
+    from l2l_utils.analysis import family_runs
+    from l2l_utils.experiment import result_name, variant_name
+    from l2l_utils.unlearn import UnlearnConfig
+    default, f4 = get_profile("embedded"), get_profile("embedded", mage_config="tiny_f4")
+    assert variant_name("03_unlearn_vqgan", default, "mage") == "03_unlearn_vqgan"
+    assert variant_name("03_unlearn_vqgan", f4, "mage") == "03_unlearn_vqgan-tiny_f4"
+    names = [result_name(variant_name("03_unlearn_vqgan", c, "mage"), UnlearnConfig(method=m))
+             for c in (default, f4) for m in ("ours", "max_loss")]
+    results = {name: {"meta": {"method": "ours"}} for name in names}
+    assert sorted(family_runs(results, "mage")) == ["03_unlearn_vqgan", "03_unlearn_vqgan__max_loss"]
 
 
 def test_one_result_file_per_table_row_and_a_clear_error_without_proxy_classes():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from l2l_utils.masks import center_hole
-from l2l_utils.models.mage import (CONFIGS, MAGEGenerator, build_mage, load_mage_checkpoint,
+from l2l_utils.models.mage import (CONFIGS, MAGEGenerator, build_mage, hole_tokens, load_mage_checkpoint,
                                    pad_class_column)
 from l2l_utils.models.parity import run_reference_case
 from l2l_utils.models.vqgan import CONFIGS as VQGAN_CONFIGS
@@ -185,3 +185,18 @@ def test_tokenizer_checkpoint_flat_or_wrapped(tmp_path, tiny):
         assert torch.equal(vq.quantize.embedding.weight, sd["quantize.embedding.weight"])
     with pytest.raises(ValueError, match="shape mismatches"):
         load_vqgan_checkpoint(tmp_path / "flat.ckpt", {**VQGAN_CONFIGS["tiny"], "n_embed": 256})
+
+
+
+@pytest.mark.parametrize("config, grid, regenerated", [("tiny", 8, 36), ("tiny_f4", 16, 100),
+                                                       ("vit_base_patch16", 16, 100)])
+def test_token_grid_and_regenerated_hole_per_config(config, grid, regenerated):
+    """The r = 1/2 centre hole with the reference's 1-token margin regenerates 100 of 256 tokens on the
+    public 16 x 16 grid; "tiny_f4" keeps that geometry at 64 px, "tiny" (8 x 8) regenerates 36 of 64."""
+    cfg = CONFIGS[config]
+    downsample = 2 ** (len(VQGAN_CONFIGS[cfg["vqgan"]]["ddconfig"]["ch_mult"]) - 1)
+    assert downsample == cfg["patch_size"] and cfg["img_size"] // downsample == grid
+    mask = center_hole(cfg["img_size"], 0.5)
+    assert hole_tokens(mask, downsample, margin=1).shape == (1, grid * grid)
+    assert int(hole_tokens(mask, downsample, margin=1).sum()) == regenerated
+    assert int(hole_tokens(mask, downsample, margin=0).sum()) == (grid // 2) ** 2

@@ -42,6 +42,9 @@ CONFIGS = {
     # CPU-sized model for tests and smoke runs: 64 px, VQGAN "tiny" (8x8 tokens, 512 codes).
     "tiny": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4, decoder_embed_dim=128,
                  decoder_depth=2, decoder_num_heads=4, vqgan="tiny"),
+    # The same transformer over VQGAN "tiny_f4": 16x16 tokens, the public model's sequence length (257).
+    "tiny_f4": dict(img_size=64, patch_size=4, embed_dim=128, depth=4, num_heads=4, decoder_embed_dim=128,
+                    decoder_depth=2, decoder_num_heads=4, vqgan="tiny_f4"),
     # mage_vit_base_patch16 with vqgan_jax_strongaug (the public mage-vitb-1600.pth).
     "vit_base_patch16": dict(img_size=256, patch_size=16, embed_dim=768, depth=12, num_heads=12,
                              decoder_embed_dim=768, decoder_depth=8, decoder_num_heads=16,
@@ -310,6 +313,15 @@ def build_mage(config: str | dict) -> MaskedGenerativeEncoderViT:
     return MaskedGenerativeEncoderViT(**resolve_config(config, CONFIGS, "MAGE"))
 
 
+def hole_tokens(mask: torch.Tensor, downsample: int, margin: int) -> torch.Tensor:
+    """Pixel hole (1, 1, H, W) -> (1, L) bool: the tokens it touches on the grid of ``downsample``-px
+    tokens, dilated by ``margin`` tokens (testpaint.py regenerates a one-token margin)."""
+    m = F.max_pool2d(mask.float(), downsample)
+    if margin:
+        m = F.max_pool2d(m, 2 * margin + 1, stride=1, padding=margin)
+    return m.flatten(1).bool()
+
+
 class MAGEGenerator(I2IGenerator):
     """MAGE as an I2I generator on images in [0, 1] (no normalisation: the VQGAN takes [0, 1]).
 
@@ -341,10 +353,7 @@ class MAGEGenerator(I2IGenerator):
 
     def token_mask(self, mask: torch.Tensor, batch: int) -> torch.Tensor:
         """Pixel hole -> (B, L) bool: tokens touched by the hole, dilated by ``token_margin`` tokens."""
-        m = F.max_pool2d(mask.float(), self.mage.vqgan.downsample_factor)
-        if self.token_margin:
-            m = F.max_pool2d(m, 2 * self.token_margin + 1, stride=1, padding=self.token_margin)
-        return m.flatten(1).bool().expand(batch, -1)
+        return hole_tokens(mask, self.mage.vqgan.downsample_factor, self.token_margin).expand(batch, -1)
 
     def _masked_input(self, x, mask):
         """(token ids (B, 1+L) of the hole-filled image with [MASK] on the hole, padded mask (B, 1+L))."""

@@ -35,6 +35,10 @@ CONFIGS = {
     # (32 groups at these widths would be instance normalisation, see the module docstring).
     "tiny": dict(embed_dim=32, n_embed=512,
                  ddconfig=dict(ch=32, ch_mult=[1, 1, 2, 2], num_res_blocks=1, z_channels=32, norm_groups=8)),
+    # The tiny tokenizer on the public one's grid geometry: 64 px -> 16x16 tokens of 4 px (downsample 4, as
+    # 256 px -> 16x16 at full size), 256 codes. The 8x8 grid of "tiny" leaves too little context (its card).
+    "tiny_f4": dict(embed_dim=32, n_embed=256,
+                    ddconfig=dict(ch=32, ch_mult=[1, 2, 2], num_res_blocks=1, z_channels=32, norm_groups=8)),
     # The public vqgan_jax_strongaug.ckpt (config/vqgan.yaml of MAGE): 256 px -> 16x16 tokens.
     "maskgit_f16_1024": dict(embed_dim=256, n_embed=1024,
                              ddconfig=dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3,
