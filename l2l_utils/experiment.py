@@ -183,7 +183,7 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
 
 def variant_name(notebook: str, cfg: dict, family: str) -> str:
     """``notebook``, or ``notebook-<config>`` when the run swaps the profile's base-model config for
-    another: its result files then stay apart from the profile's table (``analysis.family_results``)."""
+    another: its result files then stay apart from the profile's table (``analysis.family_runs``)."""
     key = f"{family}_config"
     return notebook if cfg[key] == PROFILES[cfg["profile"]][key] else f"{notebook}-{cfg[key]}"
 

@@ -19,8 +19,7 @@ from l2l_utils.pretrain_mage import (hole_token_log_frequencies, hole_token_nll,
 CARD = """# Model card: `mage_{name}.pt` (with its tokenizer `vqgan_{name}.pt`)
 
 A tiny MAGE (Li et al., CVPR 2023: masked token transformer over a frozen VQGAN tokenizer),
-pre-trained by this project so that the `embedded` and `smoke` profiles of the VQ-GAN family run
-offline. It stands in for the public `mage-vitb-1600.pth` + `vqgan_jax_strongaug.ckpt` of the
+pre-trained by this project {role}. It stands in for the public `mage-vitb-1600.pth` + `vqgan_jax_strongaug.ckpt` of the
 `imagenet` profile; it is **not** that model and its numbers are not the paper's.
 `mage_{name}.pt` holds the whole model (tokenizer under `vqgan.`, top-level key `model`, the
 public layout); `vqgan_{name}.pt` is the tokenizer alone (flat state dict).
@@ -55,6 +54,9 @@ Held-out quality (test split, {test_images} images, [0, 1] pixels):
 
 {notes}"""
 
+# What each config is for, in the card's first sentence.
+ROLES = {"tiny": "so that the `embedded` and `smoke` profiles of the VQ-GAN family run\noffline",
+         "tiny_f4": "to test the `tiny` model's diagnosis (no profile uses it; see below)"}
 # What each config's card says beyond its numbers (formatted with the same fields).
 NOTES = {
     "tiny": """**Colour.** Without a perceptual or GAN loss, a tokenizer this small keeps shapes before colours.
@@ -125,7 +127,7 @@ def main():
     ap.add_argument("--vq-steps", type=int, default=2000)
     ap.add_argument("--mage-steps", type=int, default=6000)
     ap.add_argument("--mage-batch-size", type=int, default=64)
-    ap.add_argument("--config", default="tiny", choices=["tiny", "tiny_f4"],
+    ap.add_argument("--config", default="tiny", choices=sorted(NOTES),
                     help="tokenizer and transformer config (models/vqgan.py, models/mage.py); names the files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -186,7 +188,8 @@ def main():
                 machine=platform.processor() or platform.machine(), torch=torch.__version__,
                 threads=torch.get_num_threads())
     with open(f"{args.out_dir}/mage_{name}.md", "w") as f:
-        f.write(CARD.format(**card, name=name, notes=NOTES[args.config].format(**card)))
+        f.write(CARD.format(**card, name=name, role=ROLES[args.config],
+                            notes=NOTES[args.config].format(**card)))
 
     import matplotlib
     matplotlib.use("Agg")

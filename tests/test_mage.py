@@ -187,7 +187,6 @@ def test_tokenizer_checkpoint_flat_or_wrapped(tmp_path, tiny):
         load_vqgan_checkpoint(tmp_path / "flat.ckpt", {**VQGAN_CONFIGS["tiny"], "n_embed": 256})
 
 
-
 @pytest.mark.parametrize("config, grid, regenerated", [("tiny", 8, 36), ("tiny_f4", 16, 100),
                                                        ("vit_base_patch16", 16, 100)])
 def test_token_grid_and_regenerated_hole_per_config(config, grid, regenerated):
