@@ -103,6 +103,20 @@ def load_clipart(split: str, size: int | None = None, data_dir: Path = DATA_DIR)
                         f"clipart{images.shape[-1]}/{split}")
 
 
+def load_clipart_unlabelled(data_dir: Path = DATA_DIR) -> ImageDataset:
+    """The other PNGs of ``openclipart-png`` (no class; labels -1), for self-supervised pre-training only.
+    Not shipped: ``python scripts/build_embedded_data.py --unlabelled`` builds it, byte-identical to the
+    checksum in ``data/UNLABELLED_SHA256SUMS``."""
+    path = data_dir / "clipart64_unlabelled.npz"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: build it with `python scripts/build_embedded_data.py --unlabelled` "
+                        "(needs the Debian package openclipart-png)")
+    verify_checksum(path, data_dir / "UNLABELLED_SHA256SUMS")
+    with np.load(path, allow_pickle=False) as npz:
+        images = _to_float_images(npz["images"])
+    return ImageDataset(images, torch.full((len(images),), -1), [], "clipart64/unlabelled")
+
+
 def load_fashion_mnist(split: str, pad_to: int = 32, data_dir: Path = DATA_DIR) -> ImageDataset:
     """The embedded Fashion-MNIST subset, zero-padded from 28 to ``pad_to`` and repeated to 3 channels."""
     if split not in ("train", "test"):

@@ -115,8 +115,9 @@ def hole_token_nll(gen: MAGEGenerator, test: ImageDataset, log_frequencies: torc
     context-blind ``log_frequencies`` (:func:`hole_token_log_frequencies`). A model that uses its context
     scores well below the frequencies; one that does not fills the hole with draws from them."""
     m = gen.mage
-    mask = make_mask(task, 1, gen.image_size)
+    mask = make_mask(task, 1, gen.image_size).to(test.images.device)
     hole = gen.token_mask(mask, 1)[0]
+    log_frequencies = log_frequencies.to(test.images.device)
     nll, frequency_ce, correct, n = 0.0, 0.0, 0, 0
     for i in range(0, len(test), batch_size):
         x = test.images[i:i + batch_size]
@@ -132,36 +133,60 @@ def hole_token_nll(gen: MAGEGenerator, test: ImageDataset, log_frequencies: torc
 
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
-                  seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None
+                  seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None, device: str = "cpu",
+                  augment_images: bool = False, held_out: ImageDataset | None = None, held_out_every: int = 1000
                   ) -> tuple[MAGEGenerator, dict]:
     """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in).
-    ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule)."""
+    ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule).
+    ``device``: where the steps run (the draws stay on the seeded CPU generator); the model returns on the CPU.
+    ``augment_images``: tokenize each batch anew after a random flip and a shift of up to 4 px (the
+    tokenizer's own augmentation) instead of reusing the fixed tokens of the images and their mirror
+    images. A shift that is not a multiple of the token size changes every token, so the transformer
+    sees many token sequences per image. ``held_out``: every ``held_out_every`` steps, log
+    :func:`hole_token_nll` on it (a diagnosis of over-fitting; nothing is selected by it)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     gen = init if init is not None else MAGEGenerator(build_mage(config))
     m = gen.mage
     m.vqgan.load_state_dict(vq.state_dict())
+    if held_out is not None:
+        log_frequencies = hole_token_log_frequencies(gen, train)
+        held_out = ImageDataset(held_out.images.to(device), held_out.labels, held_out.class_names, held_out.name)
     # Tokens of every training image and its mirror image, computed once: the tokenizer is frozen.
     images = torch.cat([train.images, train.images.flip(-1)])
-    ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)])
+    ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)]).to(device)
     size = m.vqgan.downsample_factor * m.grid
-    token_views = [gen.token_mask(make_mask(t, 1, size), 1) for t in EVAL_TASKS]
+    token_views = [gen.token_mask(make_mask(t, 1, size), 1).to(device) for t in EVAL_TASKS]
+    gen.to(device)
+    held_out_curve = []
     params = [p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
     m.train()
     curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAGE"):
-        gt = ids[torch.randint(len(ids), (batch_size,), generator=g)]
+        pick = torch.randint(len(ids), (batch_size,), generator=g)
+        if augment_images:
+            with torch.no_grad():
+                gt = m.tokenize(augment(train.images[pick % len(train)], g).to(device))
+        else:
+            gt = ids[pick.to(device)]
         view = int(torch.randint(len(token_views) + 1, (1,), generator=g))
         if view < len(token_views):  # one of the evaluated inpainting/outpainting views
             masked = token_views[view].expand(batch_size, -1).float()
         else:  # MAGE's own masking, ratio ~ TruncNormal(0.55, 0.25) on [0.5, 1]
-            masked = m.token_masks(torch.rand(batch_size, m.seq_len, generator=g), m.sample_mask_rate(g))[1]
+            noise = torch.rand(batch_size, m.seq_len, generator=g).to(device)
+            masked = m.token_masks(noise, m.sample_mask_rate(g))[1]
         padded = torch.cat([torch.zeros_like(masked[:, :1]), masked], dim=1)
         latent = m.forward_encoder(m.input_tokens(gt, masked))
         loss = m.forward_loss(gt, m.forward_decoder(latent, torch.zeros_like(padded), padded), padded)
         curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAGE"))
+        if held_out is not None and (step + 1) % held_out_every == 0:
+            held_out_curve.append({"step": step + 1, **hole_token_nll(gen.eval(), held_out, log_frequencies)})
+            m.train()
+    on_gpu = str(device).startswith("cuda")
     meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
-            "train_seconds": round(time.time() - start, 1), "loss_curve": curve.points}
-    return gen.eval(), meta
+            "train_seconds": round(time.time() - start, 1),
+            "device": torch.cuda.get_device_name(device) if on_gpu else str(device), "augment_images": augment_images,
+            "loss_curve": curve.points, "held_out_curve": held_out_curve}
+    return gen.eval().cpu(), meta

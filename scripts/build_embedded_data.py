@@ -6,6 +6,8 @@
 * ``data/clipart64.npz``: colour clip art from ``openclipart-png`` (public domain), 12 categories,
   alpha-composited on white, letterboxed to a square and resized to 64x64 (Lanczos).
 * ``data/fashion_mnist.npz``: a class-balanced subset of ``dataset-fashion-mnist`` (MIT), 28x28 grey.
+* ``--unlabelled``: ``data/clipart64_unlabelled.npz``, every other PNG of ``openclipart-png`` for the
+  MAGE transformer's self-supervised pre-training; not shipped (its checksum is in data/UNLABELLED_SHA256SUMS).
 
 Selection is seeded and file lists are sorted, so the output is byte-identical on every run.
 The SHA-256 of each file is written to ``data/SHA256SUMS``; the loader refuses files that differ.
@@ -71,6 +73,30 @@ def build_clipart(root: Path, seed: int):
                 source_files=np.array(names))
 
 
+def build_unlabelled_clipart(root: Path, labelled: dict, near: float = 1e-3) -> dict:
+    """Every other PNG of the package, from every folder, for self-supervised pre-training only (MAGE's
+    needs no labels). Files of ``labelled`` are left out, and so is any image within mean squared
+    distance ``near`` ([0, 1] pixels) of one of its test images: the package holds some drawings in
+    several folders, and a test image must not be pre-trained on."""
+    used = set(labelled["source_files"].tolist())
+    test = labelled["images"][labelled["is_test"]].reshape(int(labelled["is_test"].sum()), -1) / 255.0
+    images, names, near_test = [], [], []
+    for f in sorted(root.rglob("*.png")):
+        name = str(f.relative_to(root))
+        if name in used:
+            continue
+        try:
+            image = load_clipart_image(f)
+        except Image.DecompressionBombError:
+            continue
+        if ((test - image.reshape(1, -1) / 255.0) ** 2).mean(1).min() < near:
+            near_test.append(name)
+            continue
+        images.append(image)
+        names.append(name)
+    return dict(images=np.stack(images), source_files=np.array(names), left_out_near_test=np.array(near_test))
+
+
 def read_idx(path: Path) -> np.ndarray:
     raw = gzip.decompress(path.read_bytes())
     ndim = raw[3]
@@ -116,7 +142,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--unlabelled", action="store_true",
+                    help="build only clipart64_unlabelled.npz (not shipped) from the package and data/clipart64.npz")
     args = ap.parse_args()
+    if args.unlabelled:
+        with np.load(args.out / "clipart64.npz", allow_pickle=False) as npz:
+            labelled = {k: npz[k] for k in npz.files}
+        path = args.out / "clipart64_unlabelled.npz"
+        digest = save_npz(path, build_unlabelled_clipart(CLIPART_ROOT, labelled))
+        (args.out / "UNLABELLED_SHA256SUMS").write_text(f"{digest}  {path.name}\n")
+        print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB sha256={digest}")
+        return
     for root, pkg in [(CLIPART_ROOT, "openclipart-png"), (FMNIST_ROOT, "dataset-fashion-mnist")]:
         if not root.is_dir():
             raise SystemExit(f"{root} not found: install the Debian package with `apt-get install -y {pkg}`")

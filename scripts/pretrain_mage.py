@@ -9,7 +9,7 @@ import platform
 import torch
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.data import load_clipart
+from l2l_utils.data import ImageDataset, load_clipart, load_clipart_unlabelled
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.models.mage import load_mage_checkpoint
@@ -27,7 +27,7 @@ public layout); `vqgan_{name}.pt` is the tokenizer alone (flat state dict).
 | field | tokenizer (`vqgan` config `{vq[config]}`) | token transformer (`mage` config `{mage[config]}`) |
 | --- | --- | --- |
 | parameters | {vq_params:,} | {mage_params:,} (without the tokenizer) |
-| data | `data/clipart64.npz` train split, {vq[train_images]} images, all 12 classes | its tokens, + mirror images |
+| data | `data/clipart64.npz` train split, {vq[train_images]} images, all 12 classes | {mage_data}, + mirror images |
 | objective | {vq[recon_loss]} reconstruction + VQ loss (beta 0.25), dead codes re-seeded every 100 steps; **no perceptual / GAN loss** (no weights offline) | masked-token CE (label smoothing 0.1); masks: MAGE truncated-normal ratio or an evaluated view {mage[token_views]} |
 | augmentation | horizontal flip, translation by up to 4 px | horizontal flip |
 | optimiser | Adam (0.5, 0.9), lr {vq[lr]}, {vq[warmup]} warm-up, cosine | AdamW (0.9, 0.95), lr {mage[lr]}, wd {mage[weight_decay]}, {mage[warmup]} warm-up, cosine |
@@ -35,7 +35,7 @@ public layout); `vqgan_{name}.pt` is the tokenizer alone (flat state dict).
 | seed | {vq[seed]} | {mage[seed]} |
 | training time | {vq[train_seconds]} s | {mage_seconds} s |
 
-Machine: {machine}, torch {torch}, {threads} threads.
+Transformer trained on (each stage): {mage_device}. Evaluated on: {machine}, torch {torch}, {threads} threads.
 
 Held-out quality (test split, {test_images} images, [0, 1] pixels):
 
@@ -82,9 +82,14 @@ background, where the reference regenerates 100 of 256 and leaves 48 of 256 px o
 512 codes used at perplexity 300 are many to predict from 3,091 training images. Without the margin
 the same model, never trained with that view, fills the hole to an MSE of {hole_mse_mage_margin0:.4f}, below the blur: more context
 is what it lacks. The model of config `tiny_f4` (`mage_tiny_f4_clipart.md`) tries the reference's
-16 x 16 grid at 64 px with 256 codes: its tokenizer reconstructs far better, but its transformer,
-trained for what fits a CPU session, does not yet predict the hole's tokens better than their
-frequencies. No profile uses it; every MAGE result here is of this model.
+16 x 16 grid at 64 px with 256 codes: its tokenizer reconstructs far better, but its transformer
+does not predict the hole's tokens better than their frequencies, even after 10,000-16,000 steps of
+64 on a GPU (its card). No profile uses it; every MAGE result here is of this model. Nor is this
+model short of training: retrained on an H100 for the same 6,000 x 64 steps (2026-11-23,
+`results/pretraining/mage_gpu_runs.json`), its held-out hole NLL stops falling by step 3,000
+(5.65 at 3,000 and at 6,000 steps), and tokenizing shifted and flipped images anew each step
+(`--augment-images`) gives 5.61 and a hole MSE of 0.144, no better a fill. Neither training time nor
+augmentation is what it lacks; what it lacks is context (the 8 x 8 grid) and images (3,091).
 
 A sampler pays for committing to one plausible fill, so it is held to the context-blind real fill,
 not to the blur. At token temperature 1 an unsure model often draws a token of another colour than
@@ -113,11 +118,21 @@ the positions' training frequencies ({context[marginal_ce]:.2f}), so its fills a
 what hole positions usually hold (hole MSE {hole_mse_mage:.4f}, above the blur's {hole_mse_mean_fill:.4f}).
 Its masked-token CE was still falling ({mage_loss_mid:.2f} at step {mage_step_mid}, {mage_loss_end:.2f} at
 step {mage[steps]} of the last stage), but the second stage did not help the hole: after the first
-(1,700 steps) this card's script measured a hole NLL of 5.15 and a hole MSE of 0.1445. The `tiny`
-transformer needed 6,000 x 64 steps to beat the frequencies by 0.25 nats on its 8 x 8 grid; whether
-several times this training makes `tiny_f4` fill holes from context is open (minutes on a GPU, a day
-here). Samples: `mage_tiny_f4_clipart_samples.png`. Rebuild: `python scripts/pretrain_mage.py --config
-tiny_f4 --threads 2 --mage-steps 1700 --mage-batch-size 32`, then the same with `--resume --mage-steps 700`.
+(1,700 steps) this card's script measured a hole NLL of 5.15 and a hole MSE of 0.1445.
+
+**Longer training does not fix it (H100, 2026-11-23, `results/pretraining/mage_gpu_runs.json`).** The
+same transformer trained anew over this tokenizer for 10,000 x 64 steps (`--device cuda
+--held-out-every 1000`) reaches its best held-out hole NLL at step 1,000 (5.18, the frequencies'
+5.14) and then gets worse (5.38 at step 10,000) while its top-1 accuracy climbs from 2.5 % to 4.0 %
+and its label-smoothed training CE falls to 3.75: it learns the 3,091 training images' tokens,
+not what a context predicts. Tokenizing shifted and flipped images anew every step
+(`--augment-images`) slows this only a little (5.32 at step 10,000); 16,000 x 64 steps end at 5.43. More training or this augmentation is
+not the cure at this data size; the levers left are more images (the embedded set uses 3,571 of the
+8,121 PNGs of `openclipart-png`, and MAGE's pre-training needs no labels: `--unlabelled`) or a smaller
+transformer. None of these GPU models is shipped: none scores a lower hole NLL than this one.
+
+Samples: `mage_tiny_f4_clipart_samples.png`. Rebuild: `python scripts/pretrain_mage.py --config tiny_f4
+--threads 2 --mage-steps 1700 --mage-batch-size 32`, then the same with `--resume --mage-steps 700`.
 """,
 }
 
@@ -131,6 +146,15 @@ def main():
                     help="tokenizer and transformer config (models/vqgan.py, models/mage.py); names the files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu",
+                    help="where the transformer trains (e.g. cuda); evaluation runs on the CPU")
+    ap.add_argument("--augment-images", action="store_true",
+                    help="tokenize every batch anew after a random flip and shift (see pretrain_mage)")
+    ap.add_argument("--unlabelled", action="store_true",
+                    help="train the transformer on the train split plus data/clipart64_unlabelled.npz "
+                         "(scripts/build_embedded_data.py --unlabelled); the tokenizer keeps the train split")
+    ap.add_argument("--held-out-every", type=int, default=0,
+                    help="log the hole NLL on the test split every N transformer steps (0: never)")
     ap.add_argument("--out-dir", default=str(PROJECT_ROOT / "checkpoints"))
     ap.add_argument("--evaluate-only", action="store_true", help="re-evaluate the saved models, rewrite the card")
     ap.add_argument("--keep-tokenizer", action="store_true",
@@ -140,6 +164,14 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load_clipart("train"), load_clipart("test")
+    mage_train = train
+    if args.unlabelled:
+        extra = load_clipart_unlabelled()
+        mage_train = ImageDataset(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels]),
+                                  train.class_names, "clipart64/train+unlabelled")
+    transformer_options = dict(device=args.device, augment_images=args.augment_images,
+                               held_out=test if args.held_out_every else None,
+                               held_out_every=args.held_out_every or 1)
     name = f"{args.config}_clipart"
     path = f"{args.out_dir}/mage_{name}.pt"
 
@@ -149,15 +181,17 @@ def main():
         vq = gen.mage.vqgan
     if args.keep_tokenizer or args.resume:
         earlier = mage_meta.pop("earlier_stages", []) + [mage_meta] if args.resume else []
-        gen, mage_meta = pretrain_mage(train, vq, args.config, steps=args.mage_steps,
+        gen, mage_meta = pretrain_mage(mage_train, vq, args.config, steps=args.mage_steps,
                                        batch_size=args.mage_batch_size, seed=args.seed,
-                                       init=gen if args.resume else None)
+                                       init=gen if args.resume else None,
+                                       **transformer_options)
         mage_meta["earlier_stages"] = earlier
     elif not args.evaluate_only:
         vq, vq_meta = pretrain_vqgan(train, args.config, steps=args.vq_steps, seed=args.seed)
         atomic_torch_save(vq.state_dict(), f"{args.out_dir}/vqgan_{name}.pt")
-        gen, mage_meta = pretrain_mage(train, vq, args.config, steps=args.mage_steps,
-                                       batch_size=args.mage_batch_size, seed=args.seed)
+        gen, mage_meta = pretrain_mage(mage_train, vq, args.config, steps=args.mage_steps,
+                                       batch_size=args.mage_batch_size, seed=args.seed,
+                                       **transformer_options)
     recon = reconstruction_quality(vq, test)
     atomic_torch_save({"model": gen.mage.state_dict(), "config": mage_meta["config"],
                        "meta": {"vqgan": vq_meta, "mage": mage_meta, "recon": recon}}, path)
@@ -170,10 +204,13 @@ def main():
     unmargined, _ = generate(gen, test.images, "center_0.5", batch_size=256, seed=0)
     hole_tokens_margin0 = int(gen.token_mask(masks[:1], 1).sum())
     gen.token_margin = 1
-    context = hole_token_nll(gen, test, hole_token_log_frequencies(gen, train))
+    context = hole_token_nll(gen, test, hole_token_log_frequencies(gen, mage_train))
     curve = mage_meta["loss_curve"]
     stages = mage_meta.get("earlier_stages", []) + [mage_meta]
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),
+                mage_data="its tokens" if mage_meta["train_images"] == len(train) else
+                f"its tokens and those of {mage_meta['train_images'] - len(train)} unlabelled images "
+                "(`clipart64_unlabelled.npz`)",
                 mage_stages=", then ".join(f"{st['steps']} x {st['batch_size']}" for st in stages),
                 mage_seconds=round(sum(st["train_seconds"] for st in stages), 1),
                 vq_params=sum(p.numel() for p in vq.parameters()),
@@ -182,6 +219,7 @@ def main():
                 hole_mse_mage_t05=hole_mse(tempered, test.images, masks),
                 hole_mse_mage_margin0=hole_mse(unmargined, test.images, masks),
                 hole_tokens_margin0=hole_tokens_margin0, context=context,
+                mage_device=", ".join(st.get("device", "cpu") for st in stages),
                 mage_step_mid=curve[len(curve) // 3]["step"], mage_loss_mid=curve[len(curve) // 3]["loss"],
                 mage_loss_end=curve[-1]["loss"],
                 **baseline_hole_mse(test.images, masks),

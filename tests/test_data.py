@@ -1,10 +1,14 @@
+import importlib.util
 import shutil
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from l2l_utils.data import (ClassSplit, DataError, load_clipart, load_fashion_mnist, synthetic_dataset,
-                            verify_checksum, DATA_DIR)
+from l2l_utils import PROJECT_ROOT
+from l2l_utils.data import (ClassSplit, DataError, load_clipart, load_clipart_unlabelled, load_fashion_mnist,
+                            synthetic_dataset, verify_checksum, DATA_DIR)
 
 
 def test_clipart_shapes_and_ranges():
@@ -32,6 +36,33 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path):
         verify_checksum(tmp_path / "clipart64.npz")
     with pytest.raises(DataError, match="missing"):
         verify_checksum(tmp_path / "fashion_mnist_missing.npz")
+
+
+def test_unlabelled_clipart_leaves_out_labelled_files_and_copies_of_test_images_and_loads_back(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_data", PROJECT_ROOT / "scripts" / "build_embedded_data.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    test_image, train_image, new_image = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    for name, image in [("a/test.png", test_image), ("a/train.png", train_image),
+                        ("b/copy_of_test.png", test_image), ("b/new.png", new_image)]:
+        (tmp_path / "png" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "png" / name)
+    labelled = dict(images=np.stack([test_image, train_image]), is_test=np.array([True, False]),
+                    source_files=np.array(["a/test.png", "a/train.png"]))
+    out = build.build_unlabelled_clipart(tmp_path / "png", labelled)
+    assert out["source_files"].tolist() == ["b/new.png"]
+    assert out["left_out_near_test"].tolist() == ["b/copy_of_test.png"]  # the same drawing in another folder
+
+    with pytest.raises(DataError, match="--unlabelled"):
+        load_clipart_unlabelled(tmp_path)
+    digest = build.save_npz(tmp_path / "clipart64_unlabelled.npz", out)
+    (tmp_path / "UNLABELLED_SHA256SUMS").write_text(f"{digest}  clipart64_unlabelled.npz\n")
+    data = load_clipart_unlabelled(tmp_path)
+    assert data.labels.tolist() == [-1]
+    assert torch.equal(data.images[0], torch.from_numpy(out["images"][0]).permute(2, 0, 1).float() / 255)
+    (tmp_path / "UNLABELLED_SHA256SUMS").write_text(f"{'0' * 64}  clipart64_unlabelled.npz\n")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_clipart_unlabelled(tmp_path)
 
 
 def test_bad_split_name():

@@ -48,6 +48,23 @@ def test_tokenizer_then_transformer_pretraining_learns():
     assert resumed["loss_curve"][0]["loss"] < first
 
 
+def test_transformer_pretraining_logs_the_held_out_hole_nll_of_the_model_it_returns_and_augments_its_tokens():
+    data = synthetic_dataset(n_per_class=4, size=64)
+    vq = build_vqgan("tiny").eval().requires_grad_(False)
+    options = dict(steps=4, batch_size=8, warmup=2, log_every=2, seed=3)
+    gen, meta = pretrain_mage(data, vq, held_out=data, held_out_every=2, **options)
+    assert [p["step"] for p in meta["held_out_curve"]] == [2, 4] and meta["device"] == "cpu"
+    # the last point is the returned model's score (in eval mode: no dropout left on)
+    final = hole_token_nll(gen, data, hole_token_log_frequencies(gen, data))
+    assert meta["held_out_curve"][-1] == {"step": 4, **final}
+    # the same seed without the held-out set trains the same model: logging draws nothing from the seeded stream
+    plain, plain_meta = pretrain_mage(data, vq, **options)
+    assert plain_meta["loss_curve"] == meta["loss_curve"] and plain_meta["held_out_curve"] == []
+    # shifted and flipped images give other token sequences than the fixed tokens, hence another loss
+    _, augmented = pretrain_mage(data, vq, augment_images=True, **options)
+    assert augmented["augment_images"] and augmented["loss_curve"] != plain_meta["loss_curve"]
+
+
 def test_hole_token_nll_scores_a_model_that_knows_the_tokens_and_one_that_guesses_the_marginal(monkeypatch):
     data = synthetic_dataset(n_per_class=4, size=64)
     gen = MAGEGenerator(build_mage("tiny")).eval()
