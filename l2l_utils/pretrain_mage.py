@@ -97,7 +97,8 @@ def hole_token_log_frequencies(gen: MAGEGenerator, train: ImageDataset, task: st
                                batch_size: int = 256) -> torch.Tensor:
     """Log-frequencies of the codes at the hole's token positions of ``task`` over ``train`` (add-1/2
     smoothed): the context-blind guess :func:`hole_token_nll` compares a model with. They depend on the
-    tokenizer only, which no unlearning method touches, so one table of them serves every model."""
+    tokenizer and the images counted only, which no unlearning method touches, so one table of them
+    serves every model over the same tokenizer."""
     m = gen.mage
     hole = gen.token_mask(make_mask(task, 1, gen.image_size), 1)[0]
     counts = torch.full((m.codebook_size,), 0.5)
@@ -165,7 +166,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAGE"):
         pick = torch.randint(len(ids), (batch_size,), generator=g)
-        if augment_images:
+        if augment_images:  # the same draw picks the image; augment() does the flipping
             with torch.no_grad():
                 gt = m.tokenize(augment(train.images[pick % len(train)], g).to(device))
         else:
@@ -181,8 +182,10 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         loss = m.forward_loss(gt, m.forward_decoder(latent, torch.zeros_like(padded), padded), padded)
         curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAGE"))
         if held_out is not None and (step + 1) % held_out_every == 0:
+            held_out_start = time.time()
             held_out_curve.append({"step": step + 1, **hole_token_nll(gen.eval(), held_out, log_frequencies)})
             m.train()
+            start += time.time() - held_out_start  # train_seconds counts training only
     on_gpu = str(device).startswith("cuda")
     meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),

@@ -76,10 +76,12 @@ def build_clipart(root: Path, seed: int):
 def build_unlabelled_clipart(root: Path, labelled: dict, near: float = 1e-3) -> dict:
     """Every other PNG of the package, from every folder, for self-supervised pre-training only (MAGE's
     needs no labels). Files of ``labelled`` are left out, and so is any image within mean squared
-    distance ``near`` ([0, 1] pixels) of one of its test images: the package holds some drawings in
-    several folders, and a test image must not be pre-trained on."""
+    distance ``near`` ([0, 1] pixels) of one of its test images or their mirror images: the package
+    holds some drawings in several folders, and a test image must not be pre-trained on."""
     used = set(labelled["source_files"].tolist())
-    test = labelled["images"][labelled["is_test"]].reshape(int(labelled["is_test"].sum()), -1) / 255.0
+    test = labelled["images"][labelled["is_test"]]
+    # pre-training also sees mirror images, so a mirror of a test image counts as a copy of it
+    test = np.concatenate([test, test[:, :, ::-1]]).reshape(2 * len(test), -1) / 255.0
     images, names, near_test = [], [], []
     for f in sorted(root.rglob("*.png")):
         name = str(f.relative_to(root))
@@ -146,6 +148,8 @@ def main():
                     help="build only clipart64_unlabelled.npz (not shipped) from the package and data/clipart64.npz")
     args = ap.parse_args()
     if args.unlabelled:
+        if not CLIPART_ROOT.is_dir():
+            raise SystemExit(f"{CLIPART_ROOT} not found: install the Debian package with `apt-get install -y openclipart-png`")
         with np.load(args.out / "clipart64.npz", allow_pickle=False) as npz:
             labelled = {k: npz[k] for k in npz.files}
         path = args.out / "clipart64_unlabelled.npz"

@@ -44,14 +44,16 @@ def test_unlabelled_clipart_leaves_out_labelled_files_and_copies_of_test_images_
     spec.loader.exec_module(build)
     test_image, train_image, new_image = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     for name, image in [("a/test.png", test_image), ("a/train.png", train_image),
-                        ("b/copy_of_test.png", test_image), ("b/new.png", new_image)]:
+                        ("b/copy_of_test.png", test_image), ("b/new.png", new_image),
+                        ("c/mirror_of_test.png", np.ascontiguousarray(test_image[:, ::-1]))]:
         (tmp_path / "png" / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(tmp_path / "png" / name)
     labelled = dict(images=np.stack([test_image, train_image]), is_test=np.array([True, False]),
                     source_files=np.array(["a/test.png", "a/train.png"]))
     out = build.build_unlabelled_clipart(tmp_path / "png", labelled)
     assert out["source_files"].tolist() == ["b/new.png"]
-    assert out["left_out_near_test"].tolist() == ["b/copy_of_test.png"]  # the same drawing in another folder
+    # the same drawing in another folder, and its mirror image (pre-training flips images)
+    assert out["left_out_near_test"].tolist() == ["b/copy_of_test.png", "c/mirror_of_test.png"]
 
     with pytest.raises(DataError, match="--unlabelled"):
         load_clipart_unlabelled(tmp_path)
