@@ -65,6 +65,12 @@ class ImageDataset:
             index = index.nonzero().flatten()
         return ImageDataset(self.images[index], self.labels[index], self.class_names, name or self.name)
 
+    @staticmethod
+    def concat(parts: list["ImageDataset"], name: str) -> "ImageDataset":
+        """The parts' images and labels one after another, with the first part's class names."""
+        return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                            parts[0].class_names, name)
+
     def class_index(self, classes: list[str]) -> list[int]:
         unknown = [c for c in classes if c not in self.class_names]
         if unknown:

@@ -153,9 +153,10 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     if held_out is not None:
         log_frequencies = hole_token_log_frequencies(gen, train)
         held_out = ImageDataset(held_out.images.to(device), held_out.labels, held_out.class_names, held_out.name)
-    # Tokens of every training image and its mirror image, computed once: the tokenizer is frozen.
-    images = torch.cat([train.images, train.images.flip(-1)])
-    ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)]).to(device)
+    n_sequences = 2 * len(train)  # every training image and its mirror image
+    if not augment_images:  # their tokens, computed once: the tokenizer is frozen
+        images = torch.cat([train.images, train.images.flip(-1)])
+        ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)]).to(device)
     size = m.vqgan.downsample_factor * m.grid
     token_views = [gen.token_mask(make_mask(t, 1, size), 1).to(device) for t in EVAL_TASKS]
     gen.to(device)
@@ -165,7 +166,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     m.train()
     curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAGE"):
-        pick = torch.randint(len(ids), (batch_size,), generator=g)
+        pick = torch.randint(n_sequences, (batch_size,), generator=g)
         if augment_images:  # the same draw picks the image; augment() does the flipping
             with torch.no_grad():
                 gt = m.tokenize(augment(train.images[pick % len(train)], g).to(device))

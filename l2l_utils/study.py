@@ -91,8 +91,7 @@ def retain_pool(data: dict, real_fraction: float = 1.0, proxy_ratio: float = 0.0
     if not parts:
         return None
     # Only the images matter to the retain term; labels of the two pools are kept for the record.
-    return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                        parts[0].class_names, "retain pool")
+    return ImageDataset.concat(parts, "retain pool")
 
 
 def cached_evaluate(model, test_sets: dict, tasks, backbone, classifier, batch_size: int, seed: int, device,

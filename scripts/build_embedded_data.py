@@ -147,9 +147,13 @@ def main():
     ap.add_argument("--unlabelled", action="store_true",
                     help="build only clipart64_unlabelled.npz (not shipped) from the package and data/clipart64.npz")
     args = ap.parse_args()
+    packages = [(CLIPART_ROOT, "openclipart-png")]
+    if not args.unlabelled:
+        packages.append((FMNIST_ROOT, "dataset-fashion-mnist"))
+    for root, pkg in packages:
+        if not root.is_dir():
+            raise SystemExit(f"{root} not found: install the Debian package with `apt-get install -y {pkg}`")
     if args.unlabelled:
-        if not CLIPART_ROOT.is_dir():
-            raise SystemExit(f"{CLIPART_ROOT} not found: install the Debian package with `apt-get install -y openclipart-png`")
         with np.load(args.out / "clipart64.npz", allow_pickle=False) as npz:
             labelled = {k: npz[k] for k in npz.files}
         path = args.out / "clipart64_unlabelled.npz"
@@ -157,9 +161,6 @@ def main():
         (args.out / "UNLABELLED_SHA256SUMS").write_text(f"{digest}  {path.name}\n")
         print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB sha256={digest}")
         return
-    for root, pkg in [(CLIPART_ROOT, "openclipart-png"), (FMNIST_ROOT, "dataset-fashion-mnist")]:
-        if not root.is_dir():
-            raise SystemExit(f"{root} not found: install the Debian package with `apt-get install -y {pkg}`")
     args.out.mkdir(parents=True, exist_ok=True)
     sums = {}
     sums["clipart64.npz"] = save_npz(args.out / "clipart64.npz", build_clipart(CLIPART_ROOT, args.seed))

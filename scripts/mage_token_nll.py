@@ -28,8 +28,7 @@ def main():
     cfg = get_profile(args.profile)
     study = Study(cfg, "mage", args.seed, proxy=bool(cfg["proxy"]), tasks=[args.task])
     parts = [study.data[k] for k in ("forget_train", "retain_train", "proxy_train") if k in study.data]
-    train = ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                         parts[0].class_names, "every training class")
+    train = ImageDataset.concat(parts, "every training class")
     models = {"original": study.base}
     for label, params in table_rows("mage", with_proxy=bool(cfg["proxy"])).items():
         retain_set = params.get("retain_set", "real")

@@ -171,14 +171,11 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load_clipart("train"), load_clipart("test")
-    mage_train = train
-    if args.unlabelled:
-        extra = load_clipart_unlabelled()
-        mage_train = ImageDataset(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels]),
-                                  train.class_names, "clipart64/train+unlabelled")
+    mage_train = (ImageDataset.concat([train, load_clipart_unlabelled()], "clipart64/train+unlabelled")
+                  if args.unlabelled else train)
     transformer_options = dict(device=args.device, augment_images=args.augment_images,
                                held_out=test if args.held_out_every else None,
-                               held_out_every=args.held_out_every or 1)
+                               held_out_every=args.held_out_every)
     name = f"{args.config}_clipart"
     path = f"{args.out_dir}/mage_{name}.pt"
 
