@@ -132,11 +132,17 @@ def hole_token_nll(gen: MAGEGenerator, test: ImageDataset, log_frequencies: torc
             "model_top1": correct / n}
 
 
+@torch.no_grad()
+def tokenize_all(tokenize, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """``tokenize`` (images -> (B, L) ids) over ``images`` in batches."""
+    return torch.cat([tokenize(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
                   seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None, device: str = "cpu",
-                  augment_images: bool = False, held_out: ImageDataset | None = None, held_out_every: int = 1000
-                  ) -> tuple[MAGEGenerator, dict]:
+                  augment_images: bool = False, held_out: ImageDataset | None = None, held_out_every: int = 1000,
+                  filled_context: bool = False) -> tuple[MAGEGenerator, dict]:
     """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in).
     ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule).
     ``device``: where the steps run (the draws stay on the seeded CPU generator); the model returns on the CPU.
@@ -144,7 +150,10 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     tokenizer's own augmentation) instead of reusing the fixed tokens of the images and their mirror
     images. A shift that is not a multiple of the token size changes every token, so the transformer
     sees many token sequences per image. ``held_out``: every ``held_out_every`` steps, log
-    :func:`hole_token_nll` on it (a diagnosis of over-fitting; nothing is selected by it)."""
+    :func:`hole_token_nll` on it (a diagnosis of over-fitting; nothing is selected by it).
+    ``filled_context``: in the evaluated views, the visible tokens are those of the image with its hole
+    filled (:meth:`MAGEGenerator.context_tokens`), what inpainting feeds the transformer, instead of the
+    whole image's; the targets stay the whole image's tokens."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     gen = init if init is not None else MAGEGenerator(build_mage(config))
@@ -154,11 +163,14 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         log_frequencies = hole_token_log_frequencies(gen, train)
         held_out = ImageDataset(held_out.images.to(device), held_out.labels, held_out.class_names, held_out.name)
     n_sequences = 2 * len(train)  # every training image and its mirror image
+    size = m.vqgan.downsample_factor * m.grid
+    pixel_views = [make_mask(t, 1, size) for t in EVAL_TASKS]
+    token_views = [gen.token_mask(v, 1).to(device) for v in pixel_views]
     if not augment_images:  # their tokens, computed once: the tokenizer is frozen
         images = torch.cat([train.images, train.images.flip(-1)])
-        ids = torch.cat([m.tokenize(images[i:i + 512]) for i in range(0, len(images), 512)]).to(device)
-    size = m.vqgan.downsample_factor * m.grid
-    token_views = [gen.token_mask(make_mask(t, 1, size), 1).to(device) for t in EVAL_TASKS]
+        ids = tokenize_all(m.tokenize, images).to(device)
+        if filled_context:
+            view_ids = [tokenize_all(lambda x: gen.context_tokens(x, v), images).to(device) for v in pixel_views]
     gen.to(device)
     held_out_curve = []
     params = [p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")]
@@ -169,17 +181,23 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         pick = torch.randint(n_sequences, (batch_size,), generator=g)
         if augment_images:  # the same draw picks the image; augment() does the flipping
             with torch.no_grad():
-                gt = m.tokenize(augment(train.images[pick % len(train)], g).to(device))
+                batch = augment(train.images[pick % len(train)], g).to(device)
+                gt = m.tokenize(batch)
         else:
             gt = ids[pick.to(device)]
+        context = gt
         view = int(torch.randint(len(token_views) + 1, (1,), generator=g))
         if view < len(token_views):  # one of the evaluated inpainting/outpainting views
             masked = token_views[view].expand(batch_size, -1).float()
+            if filled_context:
+                with torch.no_grad():
+                    context = (gen.context_tokens(batch, pixel_views[view].to(device)) if augment_images
+                               else view_ids[view][pick.to(device)])
         else:  # MAGE's own masking, ratio ~ TruncNormal(0.55, 0.25) on [0.5, 1]
             noise = torch.rand(batch_size, m.seq_len, generator=g).to(device)
             masked = m.token_masks(noise, m.sample_mask_rate(g))[1]
         padded = torch.cat([torch.zeros_like(masked[:, :1]), masked], dim=1)
-        latent = m.forward_encoder(m.input_tokens(gt, masked))
+        latent = m.forward_encoder(m.input_tokens(context, masked))
         loss = m.forward_loss(gt, m.forward_decoder(latent, torch.zeros_like(padded), padded), padded)
         curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAGE"))
         if held_out is not None and (step + 1) % held_out_every == 0:
@@ -192,5 +210,5 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
             "train_seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(device) if on_gpu else str(device), "augment_images": augment_images,
-            "loss_curve": curve.points, "held_out_curve": held_out_curve}
+            "filled_context": filled_context, "loss_curve": curve.points, "held_out_curve": held_out_curve}
     return gen.eval().cpu(), meta

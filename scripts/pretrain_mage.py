@@ -157,6 +157,9 @@ def main():
                          "evaluation runs on the CPU")
     ap.add_argument("--augment-images", action="store_true",
                     help="tokenize every batch anew after a random flip and shift (see pretrain_mage)")
+    ap.add_argument("--filled-context", action="store_true",
+                    help="in the evaluated views, feed the transformer the tokens of the hole-filled image, as "
+                         "inpainting does (see pretrain_mage)")
     ap.add_argument("--unlabelled", action="store_true",
                     help="train the transformer on the train split plus data/clipart64_unlabelled.npz "
                          "(scripts/build_embedded_data.py --unlabelled); the tokenizer keeps the train split")
@@ -174,6 +177,7 @@ def main():
     mage_train = (ImageDataset.concat([train, load_clipart_unlabelled()], "clipart64/train+unlabelled")
                   if args.unlabelled else train)
     transformer_options = dict(device=args.device, augment_images=args.augment_images,
+                               filled_context=args.filled_context,
                                held_out=test if args.held_out_every else None,
                                held_out_every=args.held_out_every)
     name = f"{args.config}_clipart"

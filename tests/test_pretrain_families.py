@@ -8,8 +8,9 @@ from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
-from l2l_utils.pretrain_mage import (_reseed_dead_codes, hole_token_log_frequencies, hole_token_nll, pretrain_mage,
-                                    pretrain_vqgan)
+from l2l_utils.masks import make_mask
+from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
+                                    pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
 
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
@@ -66,6 +67,42 @@ def test_transformer_pretraining_logs_the_held_out_hole_nll_of_the_model_it_retu
     monkeypatch.setattr("l2l_utils.pretrain_mage.augment", lambda x, g: calls.append(len(x)) or x.flip(-1))
     _, augmented = pretrain_mage(data, vq, augment_images=True, **options)
     assert augmented["augment_images"] and calls == [8] * 4  # every batch is re-tokenized after augmenting
+
+
+@pytest.mark.parametrize("augment_images", [False, True])
+def test_filled_context_trains_the_views_on_the_tokens_inpainting_feeds_and_scores_the_whole_images(
+        monkeypatch, augment_images):
+    one = synthetic_dataset(n_per_class=1, num_classes=1, size=64)  # every draw: the image or its mirror image
+    x = torch.cat([one.images, one.images.flip(-1)])
+    if augment_images:
+        monkeypatch.setattr("l2l_utils.pretrain_mage.augment", lambda images, g: images.flip(-1))
+    for filled in (False, True):
+        gen = MAGEGenerator(build_mage("tiny"))
+        seen = []  # (visible ids, targets, token mask) of every step that trained on an evaluated view
+        views = {}
+        for task in EVAL_TASKS:
+            mask = make_mask(task, 1, 64)
+            views[task] = gen.token_mask(mask, 1)[0]
+            assert not torch.equal(gen.context_tokens(x, mask)[:, ~views[task]], gen.mage.tokenize(x)[:, ~views[task]])
+        input_tokens, forward_loss = gen.mage.input_tokens, gen.mage.forward_loss
+        monkeypatch.setattr(gen.mage, "input_tokens", lambda ids, masked: seen.append([ids, masked.bool()])
+                            or input_tokens(ids, masked))
+        monkeypatch.setattr(gen.mage, "forward_loss", lambda gt, logits, masked: seen[-1].append(gt)
+                            or forward_loss(gt, logits, masked))
+        pretrain_mage(one, gen.mage.vqgan, steps=12, batch_size=4, warmup=2, seed=1, init=gen,
+                      augment_images=augment_images, filled_context=filled)
+        on_views = 0
+        for ids, masked, gt in seen:
+            task = next((t for t, v in views.items() if torch.equal(masked, v.expand_as(masked))), None)
+            if task is None:  # MAGE's own random masking: token-level, no pixel hole to fill
+                assert torch.equal(ids, gt)
+                continue
+            on_views += 1
+            expected = gen.context_tokens(x, make_mask(task, 1, 64)) if filled else gen.mage.tokenize(x)
+            for row, target in zip(ids, gt):  # the visible tokens come from the same image as the targets
+                source = [i for i in range(2) if torch.equal(target, gen.mage.tokenize(x)[i])]
+                assert source and torch.equal(row[~views[task]], expected[source[0]][~views[task]])
+        assert on_views > 0
 
 
 def test_hole_token_nll_scores_a_model_that_knows_the_tokens_and_one_that_guesses_the_marginal(monkeypatch):

@@ -355,11 +355,16 @@ class MAGEGenerator(I2IGenerator):
         """Pixel hole -> (B, L) bool: tokens touched by the hole, dilated by ``token_margin`` tokens."""
         return hole_tokens(mask, self.mage.vqgan.downsample_factor, self.token_margin).expand(batch, -1)
 
+    def context_tokens(self, x, mask):
+        """Token ids (B, L) of ``x`` with its hole filled with the ImageNet mean: what the transformer
+        sees around a hole. The tokenizer's GroupNorm and its receptive field span the whole 64-px image
+        of the tiny models, so the fill changes most visible tokens too, not only the hole's."""
+        return self.mage.tokenize(x * (1 - mask) + self.fill * mask)
+
     def _masked_input(self, x, mask):
         """(token ids (B, 1+L) of the hole-filled image with [MASK] on the hole, padded mask (B, 1+L))."""
         masked = pad_class_column(self.token_mask(mask, x.shape[0]).to(x.device), False)
-        ids = self.mage.tokenize(x * (1 - mask) + self.fill * mask)
-        return self.mage.input_tokens(ids, masked[:, 1:]), masked
+        return self.mage.input_tokens(self.context_tokens(x, mask), masked[:, 1:]), masked
 
     def encode(self, x, mask):
         return self.mage.forward_encoder(self._masked_input(x, mask)[0])
