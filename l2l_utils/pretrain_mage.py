@@ -171,6 +171,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         ids = tokenize_all(m.tokenize, images).to(device)
         if filled_context:
             view_ids = [tokenize_all(lambda x: gen.context_tokens(x, v), images).to(device) for v in pixel_views]
+    pixel_views = [v.to(device) for v in pixel_views]
     gen.to(device)
     held_out_curve = []
     params = [p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")]
@@ -179,20 +180,21 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAGE"):
         pick = torch.randint(n_sequences, (batch_size,), generator=g)
+        rows = pick.to(device)
         if augment_images:  # the same draw picks the image; augment() does the flipping
             with torch.no_grad():
                 batch = augment(train.images[pick % len(train)], g).to(device)
                 gt = m.tokenize(batch)
         else:
-            gt = ids[pick.to(device)]
+            gt = ids[rows]
         context = gt
         view = int(torch.randint(len(token_views) + 1, (1,), generator=g))
         if view < len(token_views):  # one of the evaluated inpainting/outpainting views
             masked = token_views[view].expand(batch_size, -1).float()
             if filled_context:
                 with torch.no_grad():
-                    context = (gen.context_tokens(batch, pixel_views[view].to(device)) if augment_images
-                               else view_ids[view][pick.to(device)])
+                    context = (gen.context_tokens(batch, pixel_views[view]) if augment_images
+                               else view_ids[view][rows])
         else:  # MAGE's own masking, ratio ~ TruncNormal(0.55, 0.25) on [0.5, 1]
             noise = torch.rand(batch_size, m.seq_len, generator=g).to(device)
             masked = m.token_masks(noise, m.sample_mask_rate(g))[1]
