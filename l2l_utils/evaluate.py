@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from l2l_utils.data import ImageDataset
-from l2l_utils.masks import make_mask
+from l2l_utils.masks import apply_mask, make_mask
 from l2l_utils.metrics import extract_features, image_metrics
 
 
@@ -109,10 +109,33 @@ def paper_rows(metrics: dict, models, tasks, backbone: str = "MNv2"):
     return pd.DataFrame(fid_is), pd.DataFrame(clip)
 
 
-def baseline_hole_mse(images: torch.Tensor, masks: torch.Tensor) -> dict:
-    """Two context-blind fills a generator is compared with: the mean visible colour of each image (a
-    blur; hard for a sampler to beat in MSE) and the hole of the next image (real content, wrong context)."""
+def baseline_fills(images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Context-blind fills a generator is compared with: the grey it is given, the mean visible colour of
+    each image (a blur; hard for a sampler to beat in MSE) and the hole of the next image (real content,
+    wrong context)."""
     visible = 1 - masks
     mean = (images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
-    return {"hole_mse_mean_fill": hole_mse(mean.expand_as(images), images, masks),
-            "hole_mse_other_image": hole_mse(images * visible + images.roll(1, 0) * masks, images, masks)}
+    return {"grey": apply_mask(images, masks, 0.5), "mean_fill": apply_mask(images, masks, mean),
+            "other_image": apply_mask(images, masks, images.roll(1, 0))}
+
+
+def baseline_hole_mse(images: torch.Tensor, masks: torch.Tensor) -> dict:
+    """The hole MSE of the blur and of another image's hole (``baseline_fills``)."""
+    fills = baseline_fills(images, masks)
+    return {f"hole_mse_{name}": hole_mse(fills[name], images, masks) for name in ("mean_fill", "other_image")}
+
+
+@torch.no_grad()
+def judged_accuracy(judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
+    """Fraction of ``images`` the classifier ``judge`` puts in their class."""
+    hits = sum(int((judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum())
+               for i in range(0, len(images), batch_size))
+    return hits / len(images)
+
+
+def recognisability(judge, data: ImageDataset, generated: torch.Tensor, masks: torch.Tensor) -> dict:
+    """'Inpaints recognisably' as a number: how often ``judge`` (a classifier of ``data``'s classes)
+    recognises the class of the generated images, beside the ground truth and the context-blind fills of
+    ``baseline_fills``. A fill that continues the object should land between the blur and the ground truth."""
+    candidates = {"ground_truth": data.images, "generated": generated, **baseline_fills(data.images, masks)}
+    return {name: judged_accuracy(judge, images, data.labels) for name, images in candidates.items()}

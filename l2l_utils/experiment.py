@@ -13,7 +13,7 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ClassSplit, ImageDataset, load_clipart
 from l2l_utils.io import write_json
-from l2l_utils.profiles import PROFILES
+from l2l_utils.profiles import get_profile
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 FIGURES_DIR = PROJECT_ROOT / "figures"
@@ -117,11 +117,16 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
     """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
     (trained on the first call). Step counts: ``pretrain_steps`` (MAE); ``mage_pretrain_steps``
     (tokenizer, then each transformer stage resuming the last; the tokenizer is retrained too, so no
-    part has seen ``without``); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
+    part has seen ``without``; the transformer's context as the profile's checkpoint was trained); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
     steps = pretrain_steps(cfg, family)
     tag = "_without-" + "-".join(sorted(without)) if without else ""
+    filled_context = False  # MAGE: the context recipe of the model the oracle stands beside (pretrain_mage)
+    if family == "mage":
+        filled_context = bool(torch.load(cfg["mage_checkpoint"], map_location="cpu", weights_only=True)
+                              ["meta"]["mage"].get("filled_context"))
+        tag += "-filledctx" if filled_context else ""
     config = cfg[f"{family}_config"]
     path = (PROJECT_ROOT / "runs" / cfg["profile"]
             / f"{family}_{config}_pretrain{'+'.join(map(str, steps))}{tag}_seed{seed}.pt")
@@ -145,7 +150,8 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
         vq, vq_meta = pretrain_vqgan(train, CONFIGS[config]["vqgan"], steps=steps[0], seed=seed)
         model, stages = None, []
         for stage_steps in steps[1:]:
-            model, meta = pretrain_mage(train, vq, config, steps=stage_steps, seed=seed, init=model)
+            model, meta = pretrain_mage(train, vq, config, steps=stage_steps, seed=seed, init=model,
+                                        filled_context=filled_context)
             stages.append(meta)
         atomic_torch_save({"model": model.mage.state_dict(), "config": config,
                            "meta": {"vqgan": vq_meta, "mage": stages}}, path)
@@ -182,10 +188,17 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
 
 
 def variant_name(notebook: str, cfg: dict, family: str) -> str:
-    """``notebook``, or ``notebook-<config>`` when the run swaps the profile's base-model config for
-    another: its result files then stay apart from the profile's table (``analysis.family_runs``)."""
-    key = f"{family}_config"
-    return notebook if cfg[key] == PROFILES[cfg["profile"]][key] else f"{notebook}-{cfg[key]}"
+    """``notebook``, or ``notebook-<base model>`` when the run swaps the profile's base model for another:
+    another config (``-tiny_f4``) or, on the embedded data, another checkpoint of the same config
+    (``mage_tiny_filledctx_clipart.pt`` -> ``-tiny_filledctx``). Its result files then stay apart from the
+    profile's table (``analysis.family_runs``)."""
+    config, default = f"{family}_config", get_profile(cfg["profile"])
+    if cfg[config] != default[config]:
+        return f"{notebook}-{cfg[config]}"
+    checkpoint = Path(cfg.get(f"{family}_checkpoint") or "")
+    if cfg["dataset"] == "clipart" and checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
+        return f"{notebook}-{checkpoint.stem.removeprefix(f'{family}_').removesuffix('_clipart')}"
+    return notebook
 
 
 def load_metric_models(cfg: dict):

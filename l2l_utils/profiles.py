@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.splits import (CLIPART_FORGET, CLIPART_PROXY, CLIPART_RETAIN, IMAGENET_FORGET,
                               IMAGENET_RETAIN, PLACES_FORGET, PLACES_RETAIN)
@@ -83,6 +85,8 @@ def get_profile(name: str, **overrides) -> dict:
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)} for profile {name!r}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    for key in [k for k, v in settings.items() if k.endswith("_checkpoint") and v and not Path(v).is_absolute()]:
+        settings[key] = str(PROJECT_ROOT / settings[key])  # papermill runs in notebooks/: root-relative paths
     if settings["dataset"] == "clipart" and settings["mage_checkpoint"] is None:
         settings["mage_checkpoint"] = str(PROJECT_ROOT / "checkpoints" / f"mage_{settings['mage_config']}_clipart.pt")
     settings["profile"] = name

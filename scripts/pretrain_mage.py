@@ -4,25 +4,27 @@
     python scripts/pretrain_mage.py --config tiny_f4 ...   # the 16x16-token model: *_tiny_f4_clipart.*
 """
 import argparse
+import os
 import platform
 
 import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset, load_clipart, load_clipart_unlabelled
-from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
+from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse, recognisability
 from l2l_utils.io import atomic_torch_save
+from l2l_utils.metrics import load_is_classifier
 from l2l_utils.models.mage import load_mage_checkpoint
 from l2l_utils.pretrain_mage import (hole_token_log_frequencies, hole_token_nll, pretrain_mage, pretrain_vqgan,
                                     reconstruction_quality)
 
-CARD = """# Model card: `mage_{name}.pt` (with its tokenizer `vqgan_{name}.pt`)
+CARD = """# Model card: `mage_{name}.pt` (with its tokenizer `{tokenizer}`)
 
 A tiny MAGE (Li et al., CVPR 2023: masked token transformer over a frozen VQGAN tokenizer),
 pre-trained by this project {role}. It stands in for the public `mage-vitb-1600.pth` + `vqgan_jax_strongaug.ckpt` of the
 `imagenet` profile; it is **not** that model and its numbers are not the paper's.
 `mage_{name}.pt` holds the whole model (tokenizer under `vqgan.`, top-level key `model`, the
-public layout); `vqgan_{name}.pt` is the tokenizer alone (flat state dict).
+public layout); `{tokenizer}` is the tokenizer alone (flat state dict).
 
 | field | tokenizer (`vqgan` config `{vq[config]}`) | token transformer (`mage` config `{mage[config]}`) |
 | --- | --- | --- |
@@ -52,14 +54,24 @@ Held-out quality (test split, {test_images} images, [0, 1] pixels):
 | transformer's NLL of the hole's {context[hole_tokens]} true tokens, nats / token (top-1 accuracy) | {context[model_nll]:.2f} ({context[model_top1]:.3f}) |
 | the same tokens under their positions' training-split frequencies (context-blind) | {context[marginal_ce]:.2f} |
 
+Recognisability: how often the in-domain classifier (`is_classifier_clipart.pt`; {judge_ground_truth:.1%} on the
+whole test images) puts a filled test image in its class (MAGE at token temperature 1, seed 0, as the profiles sample).
+A fill that continues the object lands between the blur and the whole image:
+
+| view | MAGE fill | blur (mean visible colour) | grey (the model's input) | another test image's hole |
+| --- | --- | --- | --- | --- |
+{recognisability}
+
 {notes}"""
 
 # What each config is for, in the card's first sentence.
-ROLES = {"tiny": "so that the `embedded` and `smoke` profiles of the VQ-GAN family run\noffline",
-         "tiny_f4": "to test the `tiny` model's diagnosis (no profile uses it; see below)"}
+ROLES = {"tiny_clipart": "so that the `embedded` and `smoke` profiles of the VQ-GAN family run\noffline",
+         "tiny_f4_clipart": "to test the `tiny` model's diagnosis (no profile uses it; see below)",
+         "tiny_filledctx_clipart": "to test the corrected diagnosis of the `tiny` model: its transformer learns\n"
+                                   "the evaluated views from the tokens inpainting feeds it (no profile uses it yet; see below)"}
 # What each config's card says beyond its numbers (formatted with the same fields).
 NOTES = {
-    "tiny": """**Colour.** Without a perceptual or GAN loss, a tokenizer this small keeps shapes before colours.
+    "tiny_clipart": """**Colour.** Without a perceptual or GAN loss, a tokenizer this small keeps shapes before colours.
 The first shipped version (L1 reconstruction, GroupNorm with 32 groups, i.e. one channel a group at
 this width: instance normalisation) kept 0.26 of the images' colour by the measure above. This one
 uses 8 groups (`norm_groups`, a config field; the public tokenizer keeps 32 groups at 128 channels)
@@ -111,7 +123,31 @@ Rebuild: `python scripts/pretrain_mage.py --threads 1` (same seed, same result o
 This version was made with `--keep-tokenizer`: the transformer trained anew over the tokenizer of the
 previous version, which that command retrains first with the same seed and recipe.
 """,
-    "tiny_f4": """**What this model is for.** It tests the diagnosis of the `tiny` card (too little context on an
+    "tiny_filledctx_clipart": """**What this model is.** The `tiny` transformer (`mage_tiny_clipart.md`) trained anew over the same
+tokenizer with the same recipe, seed and steps, but one change (`--filled-context`, `pretrain_mage(filled_context=True)`):
+in the evaluated views (centre r = 1/4 and 1/2, outpainting r = 1/2) its input is the tokens of the image
+with the hole filled with grey, which is what inpainting feeds it (`MAGEGenerator.context_tokens`, as the
+reference's `testpaint.py`); the targets stay the whole image's tokens. The shipped `tiny` saw the whole
+image's tokens, and this tokenizer's receptive field and GroupNorm span the image, so the fill changes
+86 % of the visible tokens at r = 1/2 (`scripts/mage_context_shift.py`): it had never seen the context
+it inpaints from. **No profile uses it yet** (every MAGE result of the table is of `mage_tiny_clipart.pt`);
+`03_unlearn_vqgan` runs over it with `-p mage_checkpoint checkpoints/mage_tiny_filledctx_clipart.pt`
+(results `03_unlearn_vqgan-tiny_filledctx*`, apart from the table), and the retrain oracle of
+`02_retrain_oracle` follows the context recipe of the profile's MAGE checkpoint.
+
+**What it shows** (same tokenizer and test images as `mage_tiny_clipart.md`, whose numbers are in brackets):
+the hole's true tokens cost {context[model_nll]:.2f} nats a token (5.70; the positions' frequencies
+{context[marginal_ce]:.2f}), top-1 {context[model_top1]:.1%} (1.8 %); held-out during training:
+{held_out_nll}. The hole MSE is {hole_mse_mage:.4f} (0.1398), below the blur's {hole_mse_mean_fill:.4f}. The
+fills carry the context's colours and edges further into the hole than the shipped model's (samples),
+but at r = 1/2 they are still not objects. The transformer's loss was still falling ({mage_loss_mid:.2f} at
+step {mage_step_mid}, {mage_loss_end:.2f} at step {mage[steps]}).
+
+Samples: `mage_tiny_filledctx_clipart_samples.png`. Rebuild (the tokenizer of `mage_tiny_clipart.pt`,
+then `--evaluate-only` writes this card): `python scripts/pretrain_mage.py --name tiny_filledctx_clipart
+--keep-tokenizer --filled-context --held-out-every 1000 --threads 2`.
+""",
+    "tiny_f4_clipart": """**What this model is for.** It tests the diagnosis of the `tiny` card (too little context on an
 8 x 8 grid). Its tokenizer keeps the public model's geometry at 64 px: 4-px tokens on a 16 x 16 grid
 (downsample 4, as 16-px tokens on 256 px), so the r = 1/2 hole with the reference's 1-token margin
 regenerates {context[hole_tokens]} of 256 tokens and leaves 12 of 64 px on each side, as the reference
@@ -154,8 +190,10 @@ def main():
     ap.add_argument("--vq-steps", type=int, default=2000)
     ap.add_argument("--mage-steps", type=int, default=6000)
     ap.add_argument("--mage-batch-size", type=int, default=64)
-    ap.add_argument("--config", default="tiny", choices=sorted(NOTES),
-                    help="tokenizer and transformer config (models/vqgan.py, models/mage.py); names the files")
+    ap.add_argument("--config", default="tiny", choices=("tiny", "tiny_f4"),
+                    help="tokenizer and transformer config (models/vqgan.py, models/mage.py)")
+    ap.add_argument("--name", choices=sorted(NOTES),
+                    help="names the files mage_<name>.pt, .md, ... and picks the card's notes (default <config>_clipart)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu",
@@ -174,7 +212,8 @@ def main():
     ap.add_argument("--out-dir", default=str(PROJECT_ROOT / "checkpoints"))
     ap.add_argument("--evaluate-only", action="store_true", help="re-evaluate the saved models, rewrite the card")
     ap.add_argument("--keep-tokenizer", action="store_true",
-                    help="train only the transformer, over the tokenizer of the saved mage_<config>_clipart.pt")
+                    help="train only the transformer, over the tokenizer of the saved mage_<name>.pt (of "
+                         "mage_<config>_clipart.pt while there is none)")
     ap.add_argument("--resume", action="store_true", help="continue training the saved transformer for "
                     "--mage-steps more steps (a new stage: new optimiser and lr schedule)")
     args = ap.parse_args()
@@ -186,12 +225,14 @@ def main():
                                filled_context=args.filled_context,
                                held_out=test if args.held_out_every else None,
                                held_out_every=args.held_out_every)
-    name = f"{args.config}_clipart"
+    name = args.name or f"{args.config}_clipart"
     path = f"{args.out_dir}/mage_{name}.pt"
 
     if args.evaluate_only or args.keep_tokenizer or args.resume:
-        meta = torch.load(path, weights_only=True)["meta"]
-        gen, vq_meta, mage_meta = load_mage_checkpoint(path, args.config), meta["vqgan"], meta["mage"]
+        saved = path if args.evaluate_only or args.resume or os.path.isfile(path) else \
+            f"{args.out_dir}/mage_{args.config}_clipart.pt"
+        meta = torch.load(saved, weights_only=True)["meta"]
+        gen, vq_meta, mage_meta = load_mage_checkpoint(saved, args.config), meta["vqgan"], meta["mage"]
         vq = gen.mage.vqgan
     if args.keep_tokenizer or args.resume:
         earlier = mage_meta.pop("earlier_stages", []) + [mage_meta] if args.resume else []
@@ -219,6 +260,10 @@ def main():
     hole_tokens_margin0 = int(gen.token_mask(masks[:1], 1).sum())
     gen.token_margin = 1
     context = hole_token_nll(gen, test, hole_token_log_frequencies(gen, train))  # one baseline for every model
+    judge, judged = load_is_classifier(), {}
+    for task in ("center_0.25", "center_0.5", "outpaint_0.5"):
+        filled, task_masks = (out, masks) if task == "center_0.5" else generate(gen, test.images, task, 256, seed=0)
+        judged[task] = recognisability(judge, test, filled, task_masks)
     curve = mage_meta["loss_curve"]
     stages = mage_meta.get("earlier_stages", []) + [mage_meta]
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),
@@ -239,11 +284,17 @@ def main():
                 mage_step_mid=curve[len(curve) // 3]["step"], mage_loss_mid=curve[len(curve) // 3]["loss"],
                 mage_loss_end=curve[-1]["loss"],
                 **baseline_hole_mse(test.images, masks),
+                judge_ground_truth=judged["center_0.5"]["ground_truth"],
+                held_out_nll=", ".join(f"{p['model_nll']:.2f} at step {p['step']:,}"
+                                       for p in mage_meta.get("held_out_curve", [])) or "not logged",
+                recognisability="\n".join(f"| {task} | {j['generated']:.1%} | {j['mean_fill']:.1%} | {j['grey']:.1%} | "
+                                          f"{j['other_image']:.1%} |" for task, j in judged.items()),
                 machine=platform.processor() or platform.machine(), torch=torch.__version__,
                 threads=torch.get_num_threads())
     with open(f"{args.out_dir}/mage_{name}.md", "w") as f:
-        f.write(CARD.format(**card, name=name, role=ROLES[args.config],
-                            notes=NOTES[args.config].format(**card)))
+        tokenizer = next(f"vqgan_{n}.pt" for n in (name, f"{args.config}_clipart")
+                         if os.path.isfile(f"{args.out_dir}/vqgan_{n}.pt"))  # --keep-tokenizer: the config's
+        f.write(CARD.format(**card, name=name, tokenizer=tokenizer, role=ROLES[name], notes=NOTES[name].format(**card)))
 
     import matplotlib
     matplotlib.use("Agg")
@@ -259,7 +310,7 @@ def main():
     fig.savefig(f"{args.out_dir}/mage_{name}_samples.png", dpi=110, bbox_inches="tight",
                 metadata={"Software": None})
     print({k: card[k] for k in ("hole_mse_mage", "hole_mse_mage_margin0", "hole_mse_mean_fill", "hole_mse_other_image",
-                                "context")})
+                                "context")}, judged)
 
 
 if __name__ == "__main__":

@@ -99,3 +99,28 @@ def test_paper_rows_have_the_released_columns_and_keep_retain_and_forget_apart(t
     paths = experiment.write_paper_csvs({"profile": "p"}, "nb", metrics, ["original"], ["center_0.5"], "MNv2")
     assert [p.name for p in paths] == ["nb_fid_is_MNv2.csv", "nb_clip_MNv2.csv"]
     assert paths[1].read_text().splitlines() == ["CKPT+config\tCLIP_R\tCLIP_F", "original+center_0.5_\t3\t13"]
+
+
+def test_recognisability_scores_each_fill_by_the_judge_and_the_baselines_keep_the_visible_pixels():
+    # Class c: the image's centre is bright in channel c, its border white. The judge reads the centre
+    # pixel (ties go to class 0), so it recognises every ground truth, only the class-0 image once the
+    # centre is grey or the (white) blur, and an image filled from another where the two share a class.
+    from l2l_utils.data import ImageDataset
+    from l2l_utils.evaluate import baseline_fills, recognisability
+    from l2l_utils.masks import center_hole
+    labels = torch.tensor([0, 1, 2, 2, 1, 1])
+    images = torch.ones(6, 3, 8, 8)
+    images[:, :, 2:6, 2:6] = 0.0
+    for i, c in enumerate(labels):
+        images[i, c, 2:6, 2:6] = 1.0
+    masks = center_hole(8, 0.5).expand(6, -1, -1, -1)
+
+    def judge(x):
+        return x[:, :, 4, 4] + torch.tensor([1e-3, 0.0, 0.0])
+    for fill in baseline_fills(images, masks).values():
+        torch.testing.assert_close(fill * (1 - masks), images * (1 - masks), rtol=0, atol=0)
+    scores = recognisability(judge, ImageDataset(images, labels, ["r", "g", "b"], "toy"), images.flip(0), masks)
+    assert scores["ground_truth"] == 1.0
+    assert scores["grey"] == scores["mean_fill"] == 1 / 6
+    assert scores["other_image"] == 2 / 6  # the previous image's class: [1, 0, 1, 2, 2, 1]
+    assert scores["generated"] == 4 / 6  # the flipped order's classes: [1, 1, 2, 2, 1, 0]

@@ -2,6 +2,7 @@ import pytest
 import torch
 from PIL import Image
 
+from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import DataError
 from l2l_utils.experiment import load_experiment_data
 from l2l_utils.imagenet import load_imagenet
@@ -115,6 +116,29 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     assert len(seen) == stages
 
 
+def test_the_mage_oracle_learns_from_the_context_the_model_it_stands_beside_learnt_from(monkeypatch, tmp_path):
+    import l2l_utils.experiment as experiment
+    import l2l_utils.pretrain_mage as pretrain_mage
+    from l2l_utils.models.mage import load_mage_checkpoint
+    cfg = get_profile("smoke")
+    saved = torch.load(cfg["mage_checkpoint"], weights_only=True)
+    saved["meta"]["mage"]["filled_context"] = True
+    torch.save(saved, tmp_path / "filled.pt")
+    shipped, recipes = load_mage_checkpoint(cfg["mage_checkpoint"], "tiny"), []
+
+    def fake_pretrain_mage(*args, **kwargs):  # the recipe is what is checked; training is tested elsewhere
+        recipes.append(kwargs["filled_context"])
+        return shipped, {}
+    monkeypatch.setattr(pretrain_mage, "pretrain_vqgan", lambda *args, **kwargs: (shipped.mage.vqgan, {}))
+    monkeypatch.setattr(pretrain_mage, "pretrain_mage", fake_pretrain_mage)
+    monkeypatch.setattr(experiment, "PROJECT_ROOT", tmp_path)
+    transformer_stages = len(cfg["mage_pretrain_steps"]) - 1
+    for checkpoint, filled in ((cfg["mage_checkpoint"], False), (str(tmp_path / "filled.pt"), True)):
+        path = experiment._retrained({**cfg, "mage_checkpoint": checkpoint}, "mage", 0, ("animals",))
+        assert path.is_file() and ("filledctx" in path.name) is filled
+        assert recipes[-transformer_stages:] == [filled] * transformer_stages
+
+
 def test_places365_is_classifier_wiring_without_real_weights(tmp_path):
     from torchvision.models import resnet50
     torch.manual_seed(0)
@@ -152,10 +176,16 @@ def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
     from l2l_utils.experiment import result_name, variant_name
     from l2l_utils.unlearn import UnlearnConfig
     default, f4 = get_profile("embedded"), get_profile("embedded", mage_config="tiny_f4")
+    other = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_filledctx_clipart.pt")
+    assert other["mage_checkpoint"] == str(PROJECT_ROOT / "checkpoints" / "mage_tiny_filledctx_clipart.pt")
+    same = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_clipart.pt")
     assert variant_name("03_unlearn_vqgan", default, "mage") == "03_unlearn_vqgan"
+    assert variant_name("03_unlearn_vqgan", same, "mage") == "03_unlearn_vqgan"
     assert variant_name("03_unlearn_vqgan", f4, "mage") == "03_unlearn_vqgan-tiny_f4"
+    assert variant_name("03_unlearn_vqgan", other, "mage") == "03_unlearn_vqgan-tiny_filledctx"
+    assert variant_name("05_unlearn_mae", other, "mae") == "05_unlearn_mae"  # another family's checkpoint
     names = [result_name(variant_name("03_unlearn_vqgan", c, "mage"), UnlearnConfig(method=m))
-             for c in (default, f4) for m in ("ours", "max_loss")]
+             for c in (default, f4, other) for m in ("ours", "max_loss")]
     results = {name: {"meta": {"method": "ours"}} for name in names}
     assert sorted(family_runs(results, "mage")) == ["03_unlearn_vqgan", "03_unlearn_vqgan__max_loss"]
 

@@ -58,7 +58,9 @@ def test_bad_configs_fail_before_anything_is_submitted(tmp_path, tiny_notebook):
 
 def test_shipped_configs_are_valid_runs_named_like_their_result_files(monkeypatch):
     from l2l_utils import PROJECT_ROOT
-    from l2l_utils.experiment import result_name
+    from l2l_utils.experiment import result_name, variant_name
+    from l2l_utils.profiles import get_profile
+    from l2l_utils.study import FAMILIES
     from l2l_utils.unlearn import UnlearnConfig
     configs = sorted((PROJECT_ROOT / "configs").glob("*/*.yaml"))
     assert configs, "configs/ is empty: run scripts/make_configs.py"
@@ -74,6 +76,8 @@ def test_shipped_configs_are_valid_runs_named_like_their_result_files(monkeypatc
             assert run.name == run.notebook.stem + ("" if p["family"] == "mae" else f"__{p['family']}")
             continue
         ucfg = UnlearnConfig(method=p.get("method", "ours"), saliency=p.get("saliency"), seed=p["seed"])
-        assert result_name(run.notebook.stem, ucfg, p.get("retain_set", "real")) == run.name
+        family = next(f for f, notebook in FAMILIES.items() if notebook == run.notebook.stem)
+        cfg = get_profile(p["profile"], **{k: v for k, v in p.items() if k.startswith(f"{family}_")})
+        assert result_name(variant_name(run.notebook.stem, cfg, family), ucfg, p.get("retain_set", "real")) == run.name
     with pytest.raises(SystemExit):
         main(["--executor", "nowhere", str(configs[0])])
