@@ -117,7 +117,8 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
     """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
     (trained on the first call). Step counts: ``pretrain_steps`` (MAE); ``mage_pretrain_steps``
     (tokenizer, then each transformer stage resuming the last; the tokenizer is retrained too, so no
-    part has seen ``without``; the transformer's context as the profile's checkpoint was trained); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
+    part has seen ``without``; the transformer learns from the context the profile's checkpoint learnt
+    from); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
     steps = pretrain_steps(cfg, family)
@@ -195,9 +196,10 @@ def variant_name(notebook: str, cfg: dict, family: str) -> str:
     config, default = f"{family}_config", get_profile(cfg["profile"])
     if cfg[config] != default[config]:
         return f"{notebook}-{cfg[config]}"
-    checkpoint = Path(cfg.get(f"{family}_checkpoint") or "")
-    if cfg["dataset"] == "clipart" and checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
-        return f"{notebook}-{checkpoint.stem.removeprefix(f'{family}_').removesuffix('_clipart')}"
+    if cfg["dataset"] == "clipart":
+        checkpoint = Path(cfg[f"{family}_checkpoint"])
+        if checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
+            return f"{notebook}-{checkpoint.stem.removeprefix(f'{family}_').removesuffix('_clipart')}"
     return notebook
 
 
