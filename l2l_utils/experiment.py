@@ -5,6 +5,7 @@ the metric models, and result/figure writing under ``results/<profile>/`` and ``
 """
 from __future__ import annotations
 
+import hashlib
 import platform
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
 def variant_name(notebook: str, cfg: dict, family: str) -> str:
     """``notebook``, or ``notebook-<base model>`` when the run swaps the profile's base model for another:
     another config (``-tiny_f4``) or, on the embedded data, another checkpoint of the same config
-    (``mage_tiny_filledctx_clipart.pt`` -> ``-tiny_filledctx``). Its result files then stay apart from the
+    (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``). Its result files then stay apart from the
     profile's table (``analysis.family_runs``)."""
     config, default = f"{family}_config", get_profile(cfg["profile"])
     if cfg[config] != default[config]:
@@ -210,12 +211,29 @@ def load_metric_models(cfg: dict):
     return backbone, get_is_classifier(cfg["is_classifier"], cfg["is_classifier_weights"]).to(cfg["device"])
 
 
-def run_metadata(cfg: dict, seed: int) -> dict:
-    """What made a result: recorded beside every number."""
-    return {"profile": cfg["profile"], "seed": seed, "dataset": cfg["dataset"], "device": str(cfg["device"]),
+def run_metadata(cfg: dict, seed: int, family: str | None = None) -> dict:
+    """What made a result: recorded beside every number; with ``family``, also which base checkpoint
+    (path and sha256: one file name has held more than one shipped model)."""
+    meta = {"profile": cfg["profile"], "seed": seed, "dataset": cfg["dataset"], "device": str(cfg["device"]),
             "backbone": cfg["backbone"], "feature_size": cfg["feature_size"],
             "torch": torch.__version__, "python": platform.python_version(),
             "forget_classes": list(cfg["forget"]), "retain_classes": list(cfg["retain"])}
+    if family is not None:
+        meta["base_checkpoint"] = checkpoint_provenance(cfg[f"{family}_checkpoint"])
+    return meta
+
+
+def checkpoint_provenance(path) -> dict | None:
+    """``{"path", "sha256"}`` of a checkpoint file (the path relative to the project when inside it)."""
+    if path is None:
+        return None
+    path = Path(path).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+    return {"path": str(shown), "sha256": digest.hexdigest()}
 
 
 def write_results(cfg: dict, notebook: str, metrics: dict, meta: dict) -> Path:

@@ -42,7 +42,7 @@ def main():
             for key in ("model_nll", "model_top1", "marginal_ce"):
                 metrics[f"{label}/{args.task}/{subset}/token_{key}"] = score[key]
         print(label, {k.split("/", 1)[1]: round(v, 4) for k, v in metrics.items() if k.startswith(f"{label}/")})
-    meta = {**run_metadata(cfg, args.seed), "family": "mage", "task": args.task, "threads": args.threads,
+    meta = {**run_metadata(cfg, args.seed, "mage"), "family": "mage", "task": args.task, "threads": args.threads,
             "hole_tokens": score["hole_tokens"], "train_images": len(train),
             "what": "NLL (nats/token) and top-1 of the true hole tokens under each model; marginal_ce: the "
                     "same tokens under their positions' training-split frequencies (context-blind)"}

@@ -4,10 +4,9 @@
 
 Rows: ``l2l_utils.study.TABLE_ROWS`` (Li et al. ICLR 2024 Tables 1-2, plus Ours + SalUn saliency 0.5),
 the proxy row only where the profile has proxy classes.
-Also the embedded ``VARIANTS`` (another shipped base model), and, at smoke and embedded, the retrain
-oracle (02) and the family sweeps of 06_ablation and 07_retain_availability for every family (the MAE
-ones are the notebooks' defaults, which `make reproduce` runs anyway). Full-scale configs read data and
-checkpoints from environment variables.
+Also, at smoke and embedded, the retrain oracle (02) and the family sweeps of 06_ablation and
+07_retain_availability for every family (the MAE ones are the notebooks' defaults, which
+`make reproduce` runs anyway). Full-scale configs read data and checkpoints from environment variables.
 """
 import shutil
 
@@ -28,11 +27,6 @@ FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
                                           "mae_checkpoint": "$CKPT_DIR/mae_visualize_vit_large.pth"}},
 }
 FAMILY_OF = {f"{notebook}.ipynb": family for family, notebook in STUDY_FAMILIES.items()}
-# Embedded runs over another shipped base model of the same config; their result files keep apart from
-# the profile's table (experiment.variant_name): the MAGE pre-trained on the hole-filled context
-# (checkpoints/mage_tiny_filledctx_clipart.md).
-VARIANTS = {"03_unlearn_vqgan-tiny_filledctx": (
-    "03_unlearn_vqgan.ipynb", {"mage_checkpoint": "checkpoints/mage_tiny_filledctx_clipart.pt"})}
 SWEEPS = ("02_retrain_oracle.ipynb", "06_ablation.ipynb", "07_retain_availability.ipynb")
 EXTRA_SEEDS = (1, 2)
 
@@ -53,9 +47,6 @@ def main():
             spec = {"notebook": "05_unlearn_mae.ipynb", "parameters": {"profile": "embedded", "seed": seed, **params}}
             path = out / "embedded" / f"05_unlearn_mae__{row}+seed{seed}.yaml"
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    for name, (notebook, params) in VARIANTS.items():
-        spec = {"notebook": notebook, "parameters": {"profile": "embedded", "seed": 0, **params}}
-        (out / "embedded" / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
         for profile in ("smoke", "embedded"):
             for family in STUDY_FAMILIES:

@@ -11,7 +11,7 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset, load_clipart, load_clipart_unlabelled
-from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse, recognisability
+from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse, judged_accuracy, recognisability
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.metrics import load_is_classifier
 from l2l_utils.models.mage import load_mage_checkpoint
@@ -58,17 +58,15 @@ Recognisability: how often the in-domain classifier (`is_classifier_clipart.pt`;
 whole test images) puts a filled test image in its class (MAGE at token temperature 1, seed 0, as the profiles sample).
 A fill that continues the object lands between the blur and the whole image:
 
-| view | MAGE fill | blur (mean visible colour) | grey (the model's input) | another test image's hole |
-| --- | --- | --- | --- | --- |
+| view | MAGE fill | MAGE fill, margin 0 | blur (mean visible colour) | grey (the model's input) | another test image's hole |
+| --- | --- | --- | --- | --- | --- |
 {recognisability}
 
 {notes}"""
 
 # What each config is for, in the card's first sentence.
 ROLES = {"tiny_clipart": "so that the `embedded` and `smoke` profiles of the VQ-GAN family run\noffline",
-         "tiny_f4_clipart": "to test the `tiny` model's diagnosis (no profile uses it; see below)",
-         "tiny_filledctx_clipart": "to test the corrected diagnosis of the `tiny` model: its transformer learns\n"
-                                   "the evaluated views from the tokens inpainting feeds it (no profile uses it yet; see below)"}
+         "tiny_f4_clipart": "to test the `tiny` model's diagnosis (no profile uses it; see below)"}
 # What each config's card says beyond its numbers (formatted with the same fields).
 NOTES = {
     "tiny_clipart": """**Colour.** Without a perceptual or GAN loss, a tokenizer this small keeps shapes before colours.
@@ -77,79 +75,43 @@ this width: instance normalisation) kept 0.26 of the images' colour by the measu
 uses 8 groups (`norm_groups`, a config field; the public tokenizer keeps 32 groups at 128 channels)
 and an L2 reconstruction loss (`pretrain_vqgan(recon_loss=...)`). Unlearning acts on the transformer,
 not on the tokenizer, so the tokenizer's limits bound how different two fills can look, not what
-the unlearning does. The transformer's fills (samples below) carry the context's colours and edges
-into the hole in some images and are colour patches in others. The transformer's loss was still
-falling when training stopped (masked-token CE {mage_loss_mid:.2f} at step {mage_step_mid} and {mage_loss_end:.2f} at
-step {mage[steps]} of the last stage; `--resume --mage-steps N` adds a stage). The first shipped
-transformer (2,000 steps; this card at commit b53abb3) left a centre-hole MSE of 0.1546, further above
-the blur's.
+the unlearning does.
 
-**Why the fills are not objects.** From what the reference's 1-token margin leaves visible, the
-transformer predicts the hole's tokens barely better than their positions' training frequencies
-({context[model_nll]:.2f} against {context[marginal_ce]:.2f} nats a token, top-1 {context[model_top1]:.1%}): its fills are close to draws
-from what the middle of a clip-art image usually holds. Two things of scale cause it. The tiny
-tokenizer's grid is 8 x 8 (8-px tokens on 64-px images), the public one's 16 x 16: the margin around
-the r = 1/2 hole then regenerates {context[hole_tokens]} of 64 tokens and leaves an 8-px frame of mostly white
-background, where the reference regenerates 100 of 256 and leaves 48 of 256 px on each side. And
-512 codes used at perplexity 300 are many to predict from 3,091 training images. Without the margin
-the same model, never trained with that view, fills the hole to an MSE of {hole_mse_mage_margin0:.4f}, below the blur: more context
-is what it lacks. The model of config `tiny_f4` (`mage_tiny_f4_clipart.md`) tries the reference's
-16 x 16 grid at 64 px with 256 codes: its tokenizer reconstructs far better, but its transformer
-does not predict the hole's tokens better than their frequencies, even after 10,000-16,000 steps of
-64 on a GPU (its card). No profile uses it; every MAGE result here is of this model. Nor is this
-model short of training: retrained on an H100 for the same 6,000 x 64 steps (2026-11-23,
-`results/pretraining/mage_gpu_runs.json`), its held-out hole NLL stops falling by step 3,000
-(5.65 at 3,000 and at 6,000 steps; hole MSE 0.137, this one's 0.140), and tokenizing shifted and
-flipped images anew each step (`--augment-images`) gives 5.61 and a hole MSE of 0.144: a few
-hundredths of a nat, and no better a fill. Nor are 2.2x the images: pre-trained on the
-train split plus 3,780 unlabelled clip-art images (`--unlabelled`, CPU, 6,000 x 64;
-`results/pretraining/mage_tiny_unlabelled_cpu.json`), it scores 5.66 and a hole MSE of 0.143 (that set, built before its
-mirror-image filter, held 4 mirror images of test images).
-Neither training time, augmentation nor this much more data is what it lacks. **Correction
-(2026-11-23):** nor is it the 8 x 8 grid, as this card said before. Inpainting tokenizes the image with
-its hole filled with grey, and this tokenizer's receptive field and GroupNorm span the whole image, so
-the fill changes 86 % of the visible tokens at r = 1/2; this transformer was trained on the whole
-image's tokens and never saw that context (from the whole image's tokens it scores 4.92 nats a token,
-from the filled image's 5.70; `scripts/mage_context_shift.py`). Retrained with `--filled-context` for the same 6,000 x 64 steps (CPU,
-`results/pretraining/mage_tiny_filled_context_cpu.json`) it scores 5.10 and a hole MSE of 0.129, below
-the blur. That transformer is shipped beside this one (`mage_tiny_filledctx_clipart.md`); this checkpoint
-keeps the old recipe because every MAGE result of the tables is of it.
+**The context it learns from (`--filled-context`).** Inpainting tokenizes the image with its hole
+filled with grey (`MAGEGenerator.context_tokens`, as the reference's `testpaint.py`), and this
+tokenizer's receptive field and GroupNorm span the whole image, so the fill changes 86 % of the
+visible tokens at r = 1/2 (`scripts/mage_context_shift.py`). In the evaluated views (centre r = 1/4
+and 1/2, outpainting r = 1/2) this transformer is therefore fed the tokens of the hole-filled image;
+the targets stay the whole image's tokens (`pretrain_mage(filled_context=True)`). The transformer
+shipped before it (this card at commit 67aec8c; every MAGE result up to that commit is of it) had the
+same tokenizer, recipe, seed and steps but saw the whole image's tokens, i.e. never the context it
+inpaints from. In brackets, its numbers: the hole's true tokens cost {context[model_nll]:.2f} nats a
+token (5.70; the positions' frequencies {context[marginal_ce]:.2f}), top-1 {context[model_top1]:.1%}
+(1.8 %); hole MSE {hole_mse_mage:.4f} (0.1398), below the blur's {hole_mse_mean_fill:.4f}; the classifier
+recognises 48.5 / 33.8 / 19.6 % of its filled images. Held-out hole NLL during training:
+{held_out_nll}; the training loss was still falling ({mage_loss_mid:.2f} at step {mage_step_mid},
+{mage_loss_end:.2f} at step {mage[steps]}). 2-thread CPU training is not bit-reproducible: the first
+run of the same command ended at 5.10 (`results/pretraining/mage_tiny_filled_context_cpu.json`).
 
-A sampler pays for committing to one plausible fill, so it is held to the context-blind real fill,
-not to the blur. At token temperature 1 an unsure model often draws a token of another colour than
-its context (the ring and the bamboo in the samples); at 0.5 the draw leans to the likely tokens and
-the fills continue the context's colours (row "MAGE fill, T 0.5" of the samples). The hole MSE
-includes the tokenizer's own reconstruction error. Samples: `mage_tiny_clipart_samples.png`.
-Rebuild: `python scripts/pretrain_mage.py --threads 1` (same seed, same result on the same CPU build).
-This version was made with `--keep-tokenizer`: the transformer trained anew over the tokenizer of the
-previous version, which that command retrains first with the same seed and recipe.
-""",
-    "tiny_filledctx_clipart": """**What this model is.** The `tiny` transformer (`mage_tiny_clipart.md`) trained anew over the same
-tokenizer with the same recipe, seed and steps, but one change (`--filled-context`, `pretrain_mage(filled_context=True)`):
-in the evaluated views (centre r = 1/4 and 1/2, outpainting r = 1/2) its input is the tokens of the image
-with the hole filled with grey, which is what inpainting feeds it (`MAGEGenerator.context_tokens`, as the
-reference's `testpaint.py`); the targets stay the whole image's tokens. The shipped `tiny` saw the whole
-image's tokens, and this tokenizer's receptive field and GroupNorm span the image, so the fill changes
-86 % of the visible tokens at r = 1/2 (`scripts/mage_context_shift.py`): it had never seen the context
-it inpaints from. **No profile uses it yet** (every MAGE result of the table is of `mage_tiny_clipart.pt`);
-`03_unlearn_vqgan` runs over it with `-p mage_checkpoint checkpoints/mage_tiny_filledctx_clipart.pt`
-(results `03_unlearn_vqgan-tiny_filledctx*`, apart from the table), and the retrain oracle of
-`02_retrain_oracle` follows the context recipe of the profile's MAGE checkpoint.
+**Recognisable colour, not objects.** The fills carry the context's colours and edges into the hole
+(samples), and the classifier recognises them more often than the blur at r = 1/4 and 1/2, but at
+r = 1/2 far less often than images whose hole holds another image's real content, and outpainting
+stays below the blur. Regenerating only the hole's tokens (no margin, column "margin 0") lowers the
+hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable: greyer, not more
+object-like. At token temperature 0.5 the draw leans to the likely tokens (row "MAGE fill, T 0.5"
+of the samples). The hole MSE includes the tokenizer's own reconstruction error.
 
-**What it shows** (same tokenizer and test images as `mage_tiny_clipart.md`, whose numbers are in brackets):
-the hole's true tokens cost {context[model_nll]:.2f} nats a token (5.70; the positions' frequencies
-{context[marginal_ce]:.2f}), top-1 {context[model_top1]:.1%} (1.8 %); held-out during training:
-{held_out_nll}. The hole MSE is {hole_mse_mage:.4f} (0.1398), below the blur's {hole_mse_mean_fill:.4f}. The
-fills carry the context's colours and edges further into the hole than the shipped model's (samples),
-but at r = 1/2 they are still not objects. The classifier above recognises the filled images more often than
-the shipped model's (48.5 / 33.8 / 19.6 %) and than the blur's at r = 1/4 and 1/2, but less often than
-images whose hole holds another image's real content, and outpainting stays below the blur: recognisable
-colour, not recognisable objects. The transformer's loss was still falling ({mage_loss_mid:.2f} at
-step {mage_step_mid}, {mage_loss_end:.2f} at step {mage[steps]}).
+**What did not help the old recipe** (whole-image context; each may deserve a retry with this one):
+6,000 x 64 steps on an H100 (held-out hole NLL flat from step 3,000 at 5.65;
+`results/pretraining/mage_gpu_runs.json`); tokenizing shifted and flipped images anew each step
+(`--augment-images`, 5.61); 2.2x the images (`--unlabelled`: the train split plus 3,780 unlabelled
+clip-art images, 5.66; `results/pretraining/mage_tiny_unlabelled_cpu.json`); and the reference's
+16 x 16 grid at 64 px (config `tiny_f4`, its card). 512 codes at perplexity 300 are many to predict
+from 3,091 training images.
 
-Samples: `mage_tiny_filledctx_clipart_samples.png`. Rebuild (the tokenizer of `mage_tiny_clipart.pt`,
-then `--evaluate-only` writes this card): `python scripts/pretrain_mage.py --name tiny_filledctx_clipart
---keep-tokenizer --filled-context --held-out-every 1000 --threads 2`.
+Samples: `mage_tiny_clipart_samples.png`. Rebuild: the tokenizer (`python scripts/pretrain_mage.py
+--threads 1` trains it first, with the same seed and recipe), then the transformer over it:
+`python scripts/pretrain_mage.py --keep-tokenizer --filled-context --held-out-every 1000 --threads 2`.
 """,
     "tiny_f4_clipart": """**What this model is for.** It tests the diagnosis of the `tiny` card (too little context on an
 8 x 8 grid). Its tokenizer keeps the public model's geometry at 64 px: 4-px tokens on a 16 x 16 grid
@@ -268,6 +230,10 @@ def main():
     for task in ("center_0.25", "center_0.5", "outpaint_0.5"):
         filled, task_masks = (out, masks) if task == "center_0.5" else generate(gen, test.images, task, 256, seed=0)
         judged[task] = recognisability(judge, test, filled, task_masks)
+        gen.token_margin = 0
+        filled = unmargined if task == "center_0.5" else generate(gen, test.images, task, 256, seed=0)[0]
+        judged[task]["margin0"] = judged_accuracy(judge, filled, test.labels)
+        gen.token_margin = 1
     curve = mage_meta["loss_curve"]
     stages = mage_meta.get("earlier_stages", []) + [mage_meta]
     card = dict(vq=vq_meta, mage=mage_meta, recon=recon, test_images=len(test),
@@ -291,8 +257,8 @@ def main():
                 judge_ground_truth=judged["center_0.5"]["ground_truth"],
                 held_out_nll=", ".join(f"{p['model_nll']:.2f} at step {p['step']:,}"
                                        for p in mage_meta.get("held_out_curve", [])) or "not logged",
-                recognisability="\n".join(f"| {task} | {j['generated']:.1%} | {j['mean_fill']:.1%} | {j['grey']:.1%} | "
-                                          f"{j['other_image']:.1%} |" for task, j in judged.items()),
+                recognisability="\n".join(f"| {task} | {j['generated']:.1%} | {j['margin0']:.1%} | {j['mean_fill']:.1%} | "
+                                          f"{j['grey']:.1%} | {j['other_image']:.1%} |" for task, j in judged.items()),
                 machine=platform.processor() or platform.machine(), torch=torch.__version__,
                 threads=torch.get_num_threads())
     with open(f"{args.out_dir}/mage_{name}.md", "w") as f:

@@ -122,8 +122,9 @@ def test_the_mage_oracle_learns_from_the_context_the_model_it_stands_beside_lear
     from l2l_utils.models.mage import load_mage_checkpoint
     cfg = get_profile("smoke")
     saved = torch.load(cfg["mage_checkpoint"], weights_only=True)
-    saved["meta"]["mage"]["filled_context"] = True
-    torch.save(saved, tmp_path / "filled.pt")
+    for filled in (False, True):
+        saved["meta"]["mage"]["filled_context"] = filled
+        torch.save(saved, tmp_path / f"filled_{filled}.pt")
     shipped, recipes = load_mage_checkpoint(cfg["mage_checkpoint"], "tiny"), []
 
     def fake_pretrain_mage(*args, **kwargs):  # the recipe is what is checked; training is tested elsewhere
@@ -133,8 +134,9 @@ def test_the_mage_oracle_learns_from_the_context_the_model_it_stands_beside_lear
     monkeypatch.setattr(pretrain_mage, "pretrain_mage", fake_pretrain_mage)
     monkeypatch.setattr(experiment, "PROJECT_ROOT", tmp_path)
     transformer_stages = len(cfg["mage_pretrain_steps"]) - 1
-    for checkpoint, filled in ((cfg["mage_checkpoint"], False), (str(tmp_path / "filled.pt"), True)):
-        path = experiment._retrained({**cfg, "mage_checkpoint": checkpoint}, "mage", 0, ("animals",))
+    for filled in (False, True):
+        path = experiment._retrained({**cfg, "mage_checkpoint": str(tmp_path / f"filled_{filled}.pt")}, "mage", 0,
+                                     ("animals",))
         assert path.is_file() and ("filledctx" in path.name) is filled
         assert recipes[-transformer_stages:] == [filled] * transformer_stages
 
@@ -176,13 +178,13 @@ def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
     from l2l_utils.experiment import result_name, variant_name
     from l2l_utils.unlearn import UnlearnConfig
     default, f4 = get_profile("embedded"), get_profile("embedded", mage_config="tiny_f4")
-    other = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_filledctx_clipart.pt")
-    assert other["mage_checkpoint"] == str(PROJECT_ROOT / "checkpoints" / "mage_tiny_filledctx_clipart.pt")
+    other = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_long_clipart.pt")  # a name, never read
+    assert other["mage_checkpoint"] == str(PROJECT_ROOT / "checkpoints" / "mage_tiny_long_clipart.pt")
     same = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_clipart.pt")
     assert variant_name("03_unlearn_vqgan", default, "mage") == "03_unlearn_vqgan"
     assert variant_name("03_unlearn_vqgan", same, "mage") == "03_unlearn_vqgan"
     assert variant_name("03_unlearn_vqgan", f4, "mage") == "03_unlearn_vqgan-tiny_f4"
-    assert variant_name("03_unlearn_vqgan", other, "mage") == "03_unlearn_vqgan-tiny_filledctx"
+    assert variant_name("03_unlearn_vqgan", other, "mage") == "03_unlearn_vqgan-tiny_long"
     assert variant_name("05_unlearn_mae", other, "mae") == "05_unlearn_mae"  # another family's checkpoint
     names = [result_name(variant_name("03_unlearn_vqgan", c, "mage"), UnlearnConfig(method=m))
              for c in (default, f4, other) for m in ("ours", "max_loss")]
@@ -204,3 +206,17 @@ def test_one_result_file_per_table_row_and_a_clear_error_without_proxy_classes()
         retain_for({"retain_train": "R"}, "proxy")
     with pytest.raises(ValueError, match="real"):
         retain_for(data, "nothing")
+
+
+def test_run_metadata_names_the_base_checkpoint_by_path_and_content(tmp_path):
+    from l2l_utils.experiment import run_metadata
+    cfg = get_profile("smoke")
+    assert "base_checkpoint" not in run_metadata(cfg, 0)
+    shipped = run_metadata(cfg, 0, "mage")["base_checkpoint"]
+    assert shipped["path"] == "checkpoints/mage_tiny_clipart.pt" and len(shipped["sha256"]) == 64
+    outside = tmp_path / "other.pt"
+    outside.write_bytes(b"abc")  # SHA-256 of "abc": the FIPS 180-2 test vector
+    assert run_metadata({**cfg, "mage_checkpoint": str(outside)}, 0, "mage")["base_checkpoint"] == {
+        "path": str(outside.resolve()),
+        "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
+    assert run_metadata(get_profile("imagenet"), 0, "mage")["base_checkpoint"] is None  # no local checkpoint set

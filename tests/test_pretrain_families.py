@@ -152,14 +152,13 @@ def test_denoising_process_ends_in_the_inpainting():
     assert len(model.denoising_process(x, mask, torch.Generator().manual_seed(3), frames=8)) >= 6  # 6 steps
 
 
-@pytest.mark.parametrize("family", ["mage", "mage_tiny_filledctx", "palette"])
+@pytest.mark.parametrize("family", ["mage", "palette"])
 def test_shipped_model_fills_held_out_holes_from_their_context(family):
     """A floor a sampler can be held to: on 96 held-out clip-art images (every 5th) its centre-hole MSE
     beats pasting the hole of another test image (a real but context-blind fill). A sampler need not
     beat the mean visible colour (a blur); the model cards give both, and how recognisable the fills are."""
-    if family.startswith("mage"):
-        name = "tiny" if family == "mage" else family.removeprefix("mage_")
-        model = load_mage_checkpoint(CHECKPOINTS / f"mage_{name}_clipart.pt", "tiny")
+    if family == "mage":
+        model = load_mage_checkpoint(CHECKPOINTS / "mage_tiny_clipart.pt", "tiny")
     else:
         model = load_palette_checkpoint(CHECKPOINTS / "palette_tiny_clipart.pt", "tiny32")
         model.sample_steps = 50
