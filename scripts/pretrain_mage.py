@@ -97,8 +97,8 @@ run of the same command ended at 5.10 (`results/pretraining/mage_tiny_filled_con
 (samples), and the classifier recognises them more often than the blur at r = 1/4 and 1/2, but at
 r = 1/2 far less often than images whose hole holds another image's real content, and outpainting
 stays below the blur. Regenerating only the hole's tokens (no margin, column "margin 0") lowers the
-hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable: greyer, not more
-object-like. At token temperature 0.5 the draw leans to the likely tokens (row "MAGE fill, T 0.5"
+hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable.
+At token temperature 0.5 the draw leans to the likely tokens (row "MAGE fill, T 0.5"
 of the samples). The hole MSE includes the tokenizer's own reconstruction error.
 
 **What did not help the old recipe** (whole-image context; each may deserve a retry with this one):
