@@ -66,7 +66,7 @@ A fill that continues the object lands between the blur and the whole image:
 
 # What each config is for, in the card's first sentence.
 ROLES = {"tiny_clipart": "so that the `embedded` and `smoke` profiles of the VQ-GAN family run\noffline",
-         "tiny_f4_clipart": "to test the `tiny` model's diagnosis (no profile uses it; see below)"}
+         "tiny_f4_clipart": "to test an earlier diagnosis of the `tiny` model (no profile uses it; see below)"}
 # What each config's card says beyond its numbers (formatted with the same fields).
 NOTES = {
     "tiny_clipart": """**Colour.** Without a perceptual or GAN loss, a tokenizer this small keeps shapes before colours.
@@ -113,8 +113,9 @@ Samples: `mage_tiny_clipart_samples.png`. Rebuild: the tokenizer (`python script
 --threads 1` trains it first, with the same seed and recipe), then the transformer over it:
 `python scripts/pretrain_mage.py --keep-tokenizer --filled-context --held-out-every 1000 --threads 2`.
 """,
-    "tiny_f4_clipart": """**What this model is for.** It tests the diagnosis of the `tiny` card (too little context on an
-8 x 8 grid). Its tokenizer keeps the public model's geometry at 64 px: 4-px tokens on a 16 x 16 grid
+    "tiny_f4_clipart": """**What this model is for.** It tested an earlier diagnosis of the `tiny` model (too little context
+on an 8 x 8 grid; the cause was the train/test context mismatch of `mage_tiny_clipart.md`, and this
+transformer, trained on the whole image's tokens without `--filled-context`, has it too). Its tokenizer keeps the public model's geometry at 64 px: 4-px tokens on a 16 x 16 grid
 (downsample 4, as 16-px tokens on 256 px), so the r = 1/2 hole with the reference's 1-token margin
 regenerates {context[hole_tokens]} of 256 tokens and leaves 12 of 64 px on each side, as the reference
 leaves 48 of 256; and half the codes (256). The transformer is the `tiny` one over a sequence four times
