@@ -9,7 +9,6 @@ converts to its own input range internally.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from l2l_utils import PROJECT_ROOT
+from l2l_utils.io import file_sha256
 
 DATA_DIR = PROJECT_ROOT / "data"
 
@@ -37,7 +37,7 @@ def verify_checksum(path: Path, sums_file: Path | None = None) -> None:
         expected[name] = digest
     if path.name not in expected:
         raise DataError(f"{path.name} is not listed in {sums_file}")
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    actual = file_sha256(path)
     if actual != expected[path.name]:
         raise DataError(f"checksum mismatch for {path}: expected {expected[path.name]}, got {actual}. "
                         "The file is corrupt or was changed; rebuild it with scripts/build_embedded_data.py.")

@@ -5,7 +5,6 @@ the metric models, and result/figure writing under ``results/<profile>/`` and ``
 """
 from __future__ import annotations
 
-import hashlib
 import platform
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ClassSplit, ImageDataset, load_clipart
-from l2l_utils.io import write_json
+from l2l_utils.io import file_sha256, write_json
 from l2l_utils.profiles import get_profile
 
 RESULTS_DIR = PROJECT_ROOT / "results"
@@ -228,12 +227,8 @@ def checkpoint_provenance(path) -> dict | None:
     if path is None:
         return None
     path = Path(path).resolve()
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
-    return {"path": str(shown), "sha256": digest.hexdigest()}
+    return {"path": str(shown), "sha256": file_sha256(path)}
 
 
 def write_results(cfg: dict, notebook: str, metrics: dict, meta: dict) -> Path:

@@ -11,6 +11,12 @@ from pathlib import Path
 import torch
 
 
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks (checkpoints can be gigabytes)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _atomic_write(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,13 @@ The SHA-256 of each file is written to ``data/SHA256SUMS``; the loader refuses f
 """
 import argparse
 import gzip
-import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from l2l_utils.io import file_sha256
 
 CLIPART_ROOT = Path("/usr/share/openclipart/png")
 FMNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -137,7 +138,7 @@ def save_npz(path: Path, arrays: dict) -> str:
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, buf.getvalue())
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def main():
