@@ -111,8 +111,8 @@ def paper_rows(metrics: dict, models, tasks, backbone: str = "MNv2"):
 
 def baseline_fills(images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
     """Context-blind fills a generator is compared with: the grey it is given, the mean visible colour of
-    each image (a blur; hard for a sampler to beat in MSE) and the hole of the next image (real content,
-    wrong context)."""
+    each image (a blur; hard for a sampler to beat in MSE) and the hole of the next image in the split's
+    order (real content, wrong context; in a split sorted by class, mostly of the same class)."""
     visible = 1 - masks
     mean = (images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
     return {"grey": apply_mask(images, masks, 0.5), "mean_fill": apply_mask(images, masks, mean),
@@ -125,6 +125,22 @@ def baseline_hole_mse(images: torch.Tensor, masks: torch.Tensor) -> dict:
     return {f"hole_mse_{name}": hole_mse(fills[name], images, masks) for name in ("mean_fill", "other_image")}
 
 
+def pasted_class_fills(data: ImageDataset, masks: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Real content that ignores the context, with its class known: each image's hole filled from another
+    image of the same class (``same_class``) and from an image of another class (``other_class``). The
+    partners are drawn at random (seeded), so the fills do not depend on the split's order."""
+    same = data.labels[:, None] == data.labels[None, :]
+    draw = torch.rand(same.shape, generator=torch.Generator().manual_seed(seed))
+    fills = {}
+    for name, eligible in (("same_class", same & ~torch.eye(len(same), dtype=torch.bool)), ("other_class", ~same)):
+        if not eligible.any(1).all():
+            raise ValueError(f"a {name} fill needs a partner for every image: every class needs two images "
+                             f"and the data two classes ({data.name}: labels {data.labels.unique().tolist()})")
+        partners = draw.masked_fill(~eligible, -1.0).argmax(1)
+        fills[name] = apply_mask(data.images, masks, data.images[partners])
+    return fills
+
+
 @torch.no_grad()
 def judged_accuracy(judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
     """Fraction of ``images`` the classifier ``judge`` puts in their class."""
@@ -135,7 +151,11 @@ def judged_accuracy(judge, images: torch.Tensor, labels: torch.Tensor, batch_siz
 
 def recognisability(judge, data: ImageDataset, generated: torch.Tensor, masks: torch.Tensor) -> dict:
     """'Inpaints recognisably' as a number: how often ``judge`` (a classifier of ``data``'s classes)
-    recognises the class of the generated images, beside the ground truth and the context-blind fills of
-    ``baseline_fills``. A fill that continues the object should land between the blur and the ground truth."""
-    candidates = {"ground_truth": data.images, "generated": generated, **baseline_fills(data.images, masks)}
+    recognises the class of the generated images, beside the ground truth, the grey and blurred holes of
+    ``baseline_fills`` and the real content of ``pasted_class_fills``. A fill that continues the object
+    should land between the blur and the ground truth; the same-class paste shows what real content of
+    the right class scores without the context, the other-class paste what a wrong object costs."""
+    blind = baseline_fills(data.images, masks)
+    candidates = {"ground_truth": data.images, "generated": generated, "grey": blind["grey"],
+                  "mean_fill": blind["mean_fill"], **pasted_class_fills(data, masks)}
     return {name: judged_accuracy(judge, images, data.labels) for name, images in candidates.items()}

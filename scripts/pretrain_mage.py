@@ -56,10 +56,11 @@ Held-out quality (test split, {test_images} images, [0, 1] pixels):
 
 Recognisability: how often the in-domain classifier (`is_classifier_clipart.pt`; {judge_ground_truth:.1%} on the
 whole test images) puts a filled test image in its class (MAGE at token temperature 1, seed 0, as the profiles sample).
-A fill that continues the object lands between the blur and the whole image:
+A fill that continues the object lands between the blur and the whole image. Real content pasted without the context
+shows what the right class scores (an image of its class) and what a wrong object costs (of another class):
 
-| view | MAGE fill | MAGE fill, margin 0 | blur (mean visible colour) | grey (the model's input) | another test image's hole |
-| --- | --- | --- | --- | --- | --- |
+| view | MAGE fill | MAGE fill, margin 0 | blur (mean visible colour) | grey (the model's input) | hole from an image of its class | hole from an image of another class |
+| --- | --- | --- | --- | --- | --- | --- |
 {recognisability}
 
 {notes}"""
@@ -94,9 +95,10 @@ recognises 48.5 / 33.8 / 19.6 % of its filled images. Held-out hole NLL during t
 run of the same command ended at 5.10 (`results/pretraining/mage_tiny_filled_context_cpu.json`).
 
 **Recognisable colour, not objects.** The fills carry the context's colours and edges into the hole
-(samples), and the classifier recognises them more often than the blur at r = 1/4 and 1/2, but at
-r = 1/2 far less often than images whose hole holds another image's real content, and outpainting
-stays below the blur. Regenerating only the hole's tokens (no margin, column "margin 0") lowers the
+(samples). In the centre the classifier recognises them a little more often than the blur and far
+more often than a hole holding an object of another class, but at r = 1/2 less often than a hole
+pasted from another image of the same class: the fills do not carry the class as a real object of it
+does. Outpainting lands between a wrong object and the blur. Regenerating only the hole's tokens (no margin, column "margin 0") lowers the
 hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable.
 At token temperature 0.5 the draw leans to the likely tokens (row "MAGE fill, T 0.5"
 of the samples). The hole MSE includes the tokenizer's own reconstruction error.
@@ -259,7 +261,8 @@ def main():
                 held_out_nll=", ".join(f"{p['model_nll']:.2f} at step {p['step']:,}"
                                        for p in mage_meta.get("held_out_curve", [])) or "not logged",
                 recognisability="\n".join(f"| {task} | {j['generated']:.1%} | {j['margin0']:.1%} | {j['mean_fill']:.1%} | "
-                                          f"{j['grey']:.1%} | {j['other_image']:.1%} |" for task, j in judged.items()),
+                                          f"{j['grey']:.1%} | {j['same_class']:.1%} | {j['other_class']:.1%} |"
+                                          for task, j in judged.items()),
                 machine=platform.processor() or platform.machine(), torch=torch.__version__,
                 threads=torch.get_num_threads())
     with open(f"{args.out_dir}/mage_{name}.md", "w") as f:

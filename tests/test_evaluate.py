@@ -103,24 +103,40 @@ def test_paper_rows_have_the_released_columns_and_keep_retain_and_forget_apart(t
 
 def test_recognisability_scores_each_fill_by_the_judge_and_the_baselines_keep_the_visible_pixels():
     # Class c: the image's centre is bright in channel c, its border white. The judge reads the centre
-    # pixel (ties go to class 0), so it recognises every ground truth, only the class-0 image once the
-    # centre is grey or the (white) blur, and an image filled from another where the two share a class.
+    # pixel (ties go to class 0), so it recognises every ground truth, only the class-0 images once the
+    # centre is grey or the (white) blur, every image whose hole comes from its own class and none whose
+    # hole comes from another class.
     from l2l_utils.data import ImageDataset
-    from l2l_utils.evaluate import baseline_fills, recognisability
+    from l2l_utils.evaluate import baseline_fills, pasted_class_fills, recognisability
     from l2l_utils.masks import center_hole
-    labels = torch.tensor([0, 1, 2, 2, 1, 1])
-    images = torch.ones(6, 3, 8, 8)
+    labels = torch.tensor([0, 1, 1, 2, 2, 0, 1])
+    images = torch.ones(7, 3, 8, 8)
     images[:, :, 2:6, 2:6] = 0.0
     for i, c in enumerate(labels):
         images[i, c, 2:6, 2:6] = 1.0
-    masks = center_hole(8, 0.5).expand(6, -1, -1, -1)
+    masks = center_hole(8, 0.5).expand(7, -1, -1, -1)
+    data = ImageDataset(images, labels, ["r", "g", "b"], "toy")
 
     def judge(x):
         return x[:, :, 4, 4] + torch.tensor([1e-3, 0.0, 0.0])
-    for fill in baseline_fills(images, masks).values():
+    for fill in [*baseline_fills(images, masks).values(), *pasted_class_fills(data, masks).values()]:
         torch.testing.assert_close(fill * (1 - masks), images * (1 - masks), rtol=0, atol=0)
-    scores = recognisability(judge, ImageDataset(images, labels, ["r", "g", "b"], "toy"), images.flip(0), masks)
+    scores = recognisability(judge, data, images.flip(0), masks)
     assert scores["ground_truth"] == 1.0
-    assert scores["grey"] == scores["mean_fill"] == 1 / 6
-    assert scores["other_image"] == 2 / 6  # the previous image's class: [1, 0, 1, 2, 2, 1]
-    assert scores["generated"] == 4 / 6  # the flipped order's classes: [1, 1, 2, 2, 1, 0]
+    assert scores["grey"] == scores["mean_fill"] == 2 / 7
+    assert scores["same_class"] == 1.0 and scores["other_class"] == 0.0
+    assert scores["generated"] == 1 / 7  # the flipped order's classes [1, 0, 2, 2, 1, 1, 0] match once
+    # Partners are drawn, not the neighbours in the split's order: reordering keeps the scores.
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(1))
+    shuffled = recognisability(judge, data.subset(order), images.flip(0)[order], masks)
+    assert shuffled == scores
+
+
+def test_pasted_class_fills_need_a_partner_of_each_kind_for_every_image():
+    from l2l_utils.data import ImageDataset
+    from l2l_utils.evaluate import pasted_class_fills
+    from l2l_utils.masks import center_hole
+    masks = center_hole(8, 0.5).expand(3, -1, -1, -1)
+    for labels in ([0, 0, 1], [2, 2, 2]):  # class 1 has one image; no image has another class
+        with pytest.raises(ValueError, match="partner for every image"):
+            pasted_class_fills(ImageDataset(torch.rand(3, 3, 8, 8), torch.tensor(labels), ["a", "b", "c"], "toy"), masks)
