@@ -7,11 +7,15 @@ import pytest
 from l2l_utils import PROJECT_ROOT
 
 
-def _main(name):
-    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "benchmarks" / f"{name}.py")
+def _module(folder, name):
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
+    return module
+
+
+def _main(name):
+    return _module("benchmarks", name).main
 
 
 @pytest.mark.parametrize("family", ["mage", "palette"])
@@ -43,9 +47,7 @@ def test_fid_feature_benchmark_times_both_paths_with_provenance(tmp_path):
 
 def test_pipeline_timings_read_papermills_records(tmp_path):
     import nbformat
-    spec = importlib.util.spec_from_file_location("pipeline_timings", PROJECT_ROOT / "scripts" / "pipeline_timings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _module("scripts", "pipeline_timings")
     nb = nbformat.v4.new_notebook()
     nb.metadata.papermill = {"start_time": "2026-11-22T21:50:13+00:00", "end_time": "2026-11-22T21:53:16+00:00",
                              "exception": None}
@@ -55,3 +57,24 @@ def test_pipeline_timings_read_papermills_records(tmp_path):
     nb.metadata.papermill["exception"] = True  # a failed run has no wall time to report
     nbformat.write(nb, path)
     assert module.notebook_seconds(path) is None
+
+
+def test_pipeline_timings_keep_a_rerun_of_some_notebooks_apart_from_the_whole_record(tmp_path, monkeypatch):
+    import nbformat
+    module = _module("scripts", "pipeline_timings")
+    folder = tmp_path / "runs" / "embedded"
+    folder.mkdir(parents=True)
+    for name, end in (("03_unlearn_vqgan", "21:51:00"), ("06_ablation__mage", "21:52:00"), ("05_unlearn_mae", "21:53:00")):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata.papermill = {"start_time": "2026-11-22T21:50:00+00:00", "end_time": f"2026-11-22T{end}+00:00"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    saved = {}
+    monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(module, "save", lambda name, result: saved.update({name: result}))
+    module.main(["--runs", "*vqgan*", "*mage*", "--label", "mage", "--note", "rerun"])
+    assert list(saved) == ["pipeline_embedded_mage_cpu"]
+    assert saved["pipeline_embedded_mage_cpu"]["rows"] == [
+        {"run": "03_unlearn_vqgan", "seconds": 60.0}, {"run": "06_ablation__mage", "seconds": 120.0},
+        {"run": "sum", "seconds": 180.0}]
+    with pytest.raises(SystemExit, match="go together"):  # a subset would overwrite the whole record
+        module.main(["--runs", "*vqgan*", "--note", "rerun"])
