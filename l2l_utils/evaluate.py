@@ -128,7 +128,8 @@ def baseline_hole_mse(images: torch.Tensor, masks: torch.Tensor) -> dict:
 def pasted_class_fills(data: ImageDataset, masks: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
     """Real content that ignores the context, with its class known: each image's hole filled from another
     image of the same class (``same_class``) and from an image of another class (``other_class``). The
-    partners are drawn at random (seeded), so the fills do not depend on the split's order."""
+    partners are drawn at random (seeded) among the images of the right class, so which class fills a
+    hole does not depend on the split's order (a neighbour in a class-sorted split would share it)."""
     same = data.labels[:, None] == data.labels[None, :]
     draw = torch.rand(same.shape, generator=torch.Generator().manual_seed(seed))
     fills = {}

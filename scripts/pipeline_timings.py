@@ -46,11 +46,10 @@ def main(argv=None):
         if seconds is not None:
             rows.append({"run": path.stem, "seconds": round(seconds, 1)})
     if not rows:
-        raise SystemExit(f"no finished notebooks in runs/{args.profile}/")
+        raise SystemExit(f"no finished notebooks matching {' '.join(args.runs)} in runs/{args.profile}/")
     rows.append({"run": "sum", "seconds": round(sum(r["seconds"] for r in rows), 1)})
     name = f"pipeline_{args.profile}_{args.label}" if args.label else f"pipeline_{args.profile}"
-    save(f"{name}_cpu", {**provenance("cpu"), "profile": args.profile, "note": args.note,
-                                          "rows": rows})
+    save(f"{name}_cpu", {**provenance("cpu"), "profile": args.profile, "note": args.note, "rows": rows})
 
 
 if __name__ == "__main__":

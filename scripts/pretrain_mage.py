@@ -98,8 +98,8 @@ run of the same command ended at 5.10 (`results/pretraining/mage_tiny_filled_con
 (samples). In the centre the classifier recognises them a little more often than the blur and far
 more often than a hole holding an object of another class, but at r = 1/2 less often than a hole
 pasted from another image of the same class: the fills do not carry the class as a real object of it
-does. Outpainting lands between a wrong object and the blur. Regenerating only the hole's tokens (no margin, column "margin 0") lowers the
-hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable.
+does. Outpainting lands between a wrong object and the blur. Regenerating only the hole's tokens
+(no margin, column "margin 0") lowers the hole MSE to {hole_mse_mage_margin0:.4f} but leaves the fills less recognisable.
 At token temperature 0.5 the draw leans to the likely tokens (row "MAGE fill, T 0.5"
 of the samples). The hole MSE includes the tokenizer's own reconstruction error.
 

@@ -126,7 +126,7 @@ def test_recognisability_scores_each_fill_by_the_judge_and_the_baselines_keep_th
     assert scores["grey"] == scores["mean_fill"] == 2 / 7
     assert scores["same_class"] == 1.0 and scores["other_class"] == 0.0
     assert scores["generated"] == 1 / 7  # the flipped order's classes [1, 0, 2, 2, 1, 1, 0] match once
-    # Partners are drawn, not the neighbours in the split's order: reordering keeps the scores.
+    # The partner's class, not its place in the split, decides: reordering the data keeps the scores.
     order = torch.randperm(7, generator=torch.Generator().manual_seed(1))
     shuffled = recognisability(judge, data.subset(order), images.flip(0)[order], masks)
     assert shuffled == scores
