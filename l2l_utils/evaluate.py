@@ -111,8 +111,8 @@ def paper_rows(metrics: dict, models, tasks, backbone: str = "MNv2"):
 
 def baseline_fills(images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
     """Context-blind fills a generator is compared with: the grey it is given, the mean visible colour of
-    each image (a blur; hard for a sampler to beat in MSE) and the hole of the next image in the split's
-    order (real content, wrong context; in a split sorted by class, mostly of the same class)."""
+    each image (a blur; hard for a sampler to beat in MSE) and the hole of the previous image in the
+    split's order (real content, wrong context; in a split sorted by class, mostly of the same class)."""
     visible = 1 - masks
     mean = (images * visible).sum((2, 3), keepdim=True) / visible.sum((2, 3), keepdim=True)
     return {"grey": apply_mask(images, masks, 0.5), "mean_fill": apply_mask(images, masks, mean),

@@ -149,6 +149,20 @@ def test_token_temperature_tempers_the_sampled_distribution(tiny):
     assert torch.equal(greedy["sampled_ids_raw"], reference["logits"].argmax(-1))
 
 
+def test_true_token_fill_is_what_a_transformer_predicting_the_true_tokens_inpaints(tiny, monkeypatch):
+    m, x, mask = tiny.mage, torch.rand(2, 3, 64, 64), center_hole(64, 0.5)
+    true = m.tokenize(x)
+    oracle = torch.full((2, 1 + m.seq_len, m.vocab_size), -1e4)  # every hole token certain, beyond any Gumbel draw
+    oracle[:, 1:].scatter_(-1, true.unsqueeze(-1), 1e4)
+    monkeypatch.setattr(m, "forward_decoder", lambda *args: oracle)
+    ceiling = tiny.true_token_fill(x, mask)
+    assert torch.equal(tiny.inpaint(x, mask, torch.Generator().manual_seed(0), num_iter=8), ceiling)
+    keep = (1 - mask).bool().expand_as(x)
+    assert torch.equal(ceiling[keep], x[keep])
+    whole = torch.ones(1, 1, 64, 64)  # every token regenerated: the tokenizer's reconstruction
+    assert torch.equal(tiny.true_token_fill(x, whole), tiny.decode_tokens(true))
+
+
 def test_inpaint_with_nothing_hidden_returns_the_input(tiny):
     x = torch.rand(1, 3, 64, 64)
     assert torch.equal(tiny.inpaint(x, torch.zeros(1, 1, 64, 64), torch.Generator().manual_seed(0)), x)

@@ -442,9 +442,23 @@ class MAGEGenerator(I2IGenerator):
                               gumbel((n, m.seq_len, m.codebook_size), generator).float().to(x.device),
                               gumbel((n, m.seq_len), generator), m.seq_len, token_temperature)
             cur[active], sampled[active] = out["next_token_indices"], out["sampled_ids"]
-        shape = (x.shape[0], m.grid, m.grid, m.vqgan.embed_dim)
-        gen = m.vqgan.decode(m.vqgan.quantize.get_codebook_entry(sampled.reshape(-1), shape)).clamp(0, 1)
-        return x * (1 - mask) + gen * mask
+        return x * (1 - mask) + self.decode_tokens(sampled) * mask
+
+    def decode_tokens(self, ids):
+        """Token ids (B, L) -> images (B, 3, H, W) in [0, 1], through the codebook and the VQGAN decoder."""
+        vq = self.mage.vqgan
+        shape = (ids.shape[0], self.mage.grid, self.mage.grid, vq.embed_dim)
+        return vq.decode(vq.quantize.get_codebook_entry(ids.reshape(-1), shape)).clamp(0, 1)
+
+    @torch.no_grad()
+    def true_token_fill(self, x, mask):
+        """What a perfect transformer would inpaint: the regenerated tokens (``token_mask``) set to the
+        whole image's true tokens, the others kept from the hole-filled context, then decoded and
+        composited as ``inpaint`` does. It bounds what any transformer can fill through this tokenizer
+        and the reference's decoding scheme (the context tokens around the hole still saw the grey)."""
+        hole = self.token_mask(mask, x.shape[0]).to(x.device)
+        ids = torch.where(hole, self.mage.tokenize(x), self.context_tokens(x, mask))
+        return x * (1 - mask) + self.decode_tokens(ids) * mask
 
 
 def load_mage_checkpoint(path, config: str | dict = "vit_base_patch16") -> MAGEGenerator:
