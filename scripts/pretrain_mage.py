@@ -242,6 +242,7 @@ def main():
     hole_tokens_margin0 = int(gen.token_mask(masks[:1], 1).sum())
     gen.token_margin = 1
     context = hole_token_nll(gen, test, hole_token_log_frequencies(gen, train))  # one baseline for every model
+    ceiling = gen.true_token_fill(test.images, masks)
     judge, judged = load_is_classifier(), {}
     for task in ("center_0.25", "center_0.5", "outpaint_0.5"):
         filled, task_masks = (out, masks) if task == "center_0.5" else generate(gen, test.images, task, 256, seed=0)
@@ -250,8 +251,8 @@ def main():
         filled = unmargined if task == "center_0.5" else generate(gen, test.images, task, 256, seed=0)[0]
         judged[task]["margin0"] = judged_accuracy(judge, filled, test.labels)
         gen.token_margin = 1
-        judged[task]["true_tokens"] = judged_accuracy(judge, gen.true_token_fill(test.images, task_masks), test.labels)
-    ceiling = gen.true_token_fill(test.images, masks)
+        filled = ceiling if task == "center_0.5" else gen.true_token_fill(test.images, task_masks)
+        judged[task]["true_tokens"] = judged_accuracy(judge, filled, test.labels)
     with torch.no_grad():
         judge_reconstruction = judged_accuracy(judge, gen.decode_tokens(gen.mage.tokenize(test.images)), test.labels)
     curve = mage_meta["loss_curve"]
