@@ -2,11 +2,12 @@
 
 The public ``vqgan_jax_strongaug.ckpt`` was trained with perceptual and adversarial losses on
 ImageNet; offline there are no LPIPS/discriminator weights, so the tiny tokenizer is trained as a
-VQ-VAE: L1 reconstruction plus the quantizer's codebook/commitment loss (van den Oord et al. 2017),
-with dead codes re-seeded from the worst-quantised encoder outputs (re-seeding is a standard fix
-for codebook collapse, e.g. Dhariwal et al. 2020, Jukebox). The token transformer is then trained as MAGE does (masked-token
-cross-entropy, label smoothing 0.1) on the frozen tokenizer's ids, with masks drawn from MAGE's
-truncated-normal ratio plus the inpainting/outpainting token masks it is evaluated on.
+VQ-VAE: L2 reconstruction plus the quantizer's codebook/commitment loss (van den Oord et al. 2017),
+optionally plus an LPIPS-style distance under an in-domain classifier, with dead codes re-seeded from
+the worst-quantised encoder outputs (re-seeding is a standard fix for codebook collapse, e.g. Dhariwal
+et al. 2020, Jukebox). The token transformer is then trained as MAGE does (masked-token cross-entropy,
+label smoothing 0.1) on the frozen tokenizer's ids, with masks drawn from MAGE's truncated-normal ratio
+plus the inpainting/outpainting token masks it is evaluated on.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from l2l_utils.data import ImageDataset
 from l2l_utils.masks import make_mask
+from l2l_utils.metrics.classifier import DomainClassifier, feature_distance
 from l2l_utils.models.mage import MAGEGenerator, build_mage
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 from l2l_utils.pretrain import LossCurve, augment, cosine_lr, train_step
@@ -41,13 +43,20 @@ def _reseed_dead_codes(vq: VQModel, usage: torch.Tensor, z: torch.Tensor) -> int
 
 def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500, batch_size: int = 32,
                    lr: float = 1e-3, warmup: int = 100, reseed_every: int = 100, seed: int = 0,
-                   log_every: int = 50, recon_loss: str = "l2") -> tuple[VQModel, dict]:
-    """Reconstruction + VQ loss, no perceptual or GAN term (no weights offline). ``recon_loss`` "l2":
+                   log_every: int = 50, recon_loss: str = "l2", perceptual: DomainClassifier | None = None,
+                   perceptual_weight: float = 0.0) -> tuple[VQModel, dict]:
+    """Reconstruction + VQ loss, plus ``perceptual_weight`` x the LPIPS-style ``feature_distance`` under
+    the frozen classifier ``perceptual`` when given (VQGAN's LPIPS term, Esser et al. 2021, with an
+    in-domain network since no VGG weights are offline; no GAN term). ``recon_loss`` "l2":
     with L1 alone our first tiny tokenizers learnt near-grey reconstructions (the L1 optimum of a
     region whose colour the codes cannot pin down is its channel-wise median, grey on white clip-art);
     L2 punishes a wrong colour over a whole region harder and kept visibly more colour in short trials."""
     if recon_loss not in ("l1", "l2"):
         raise ValueError(f"recon_loss must be 'l1' or 'l2', got {recon_loss!r}")
+    if (perceptual is None) != (perceptual_weight == 0):
+        raise ValueError("give a perceptual network and a non-zero perceptual_weight together, or neither")
+    if perceptual is not None:
+        perceptual.eval().requires_grad_(False)  # BN statistics and weights stay the classifier's
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     vq = build_vqgan(config).train()
@@ -60,13 +69,17 @@ def pretrain_vqgan(train: ImageDataset, config: str = "tiny", steps: int = 1500,
         quant, q_loss, (_, _, ids) = vq.quantize(z)
         error = vq.decode(quant) - x
         loss = (error.abs() if recon_loss == "l1" else error ** 2).mean() + q_loss
+        if perceptual is not None:
+            loss = loss + perceptual_weight * feature_distance(perceptual, error + x, x)
         curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "VQGAN"))
         usage += torch.bincount(ids, minlength=vq.quantize.n_e)
         if (step + 1) % reseed_every == 0 and step + 1 < steps * 0.8:  # let the codebook settle at the end
             flat = z.detach().permute(0, 2, 3, 1).reshape(-1, vq.embed_dim)
             reseeded.append({"step": step + 1, "codes": _reseed_dead_codes(vq, usage, flat)})
     meta = {"config": config, "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
-            "recon_loss": recon_loss, "train_images": len(train), "train_seconds": round(time.time() - start, 1),
+            "recon_loss": recon_loss, "perceptual_weight": perceptual_weight,
+            "perceptual_net": getattr(perceptual, "meta", None), "train_images": len(train),
+            "train_seconds": round(time.time() - start, 1),
             "loss_curve": curve.points, "reseeded_codes": reseeded}
     return vq.eval().requires_grad_(False), meta
 

@@ -81,14 +81,25 @@ def write_checkpoint(model: DomainClassifier, info: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def model_card(info: dict, ckpt: Path) -> str:
-    m = info["meta"]
-    return f"""# IS_domain classifier: `{ckpt.name}`
+PURPOSES = {
+    "is": """# IS_domain classifier: `{name}`
 
 **Purpose.** Offline substitute for the classifiers behind the paper's Inception Score (Li et al.,
 ICLR 2024: torchvision Inception-v3 for VQ-GAN, ResNet-50-Places365 for diffusion). Neither set of
 weights is available offline, so IS computed with this model is reported as **IS_domain** and is
-not comparable with published IS values.
+not comparable with published IS values.""",
+    "perceptual": """# Perceptual-loss classifier: `{name}`
+
+**Purpose.** The feature network of an LPIPS-style tokenizer loss (`metrics.classifier.feature_distance`,
+`pretrain_vqgan(perceptual=...)`), standing in for LPIPS's VGG, whose ImageNet weights are not offline.
+The IS_domain classifier's recipe with another seed, so that the tokenizer is not trained against the
+classifier that later judges it (the two still share architecture and data).""",
+}
+
+
+def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
+    m = info["meta"]
+    return PURPOSES[purpose].format(name=ckpt.name) + f"""
 
 | | |
 |---|---|
@@ -102,8 +113,8 @@ not comparable with published IS values.
 | Train accuracy | {m['train_accuracy']:.4f} |
 | **Test accuracy** | **{m['test_accuracy']:.4f}** |
 
-Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}`.
-Load: `l2l_utils.metrics.load_is_classifier()`. The test suite re-computes the test accuracy from
+Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{"" if purpose == "is" else f" --purpose {purpose} --out checkpoints/{ckpt.name}"}`.
+Load: `l2l_utils.metrics.load_is_classifier({"" if purpose == "is" else f'"checkpoints/{ckpt.name}"'})`. The test suite re-computes the test accuracy from
 this checkpoint and checks it against the value stored in its `meta`.
 """
 
@@ -115,11 +126,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--purpose", choices=sorted(PURPOSES), default="is", help="what the card says the model is for")
     args = p.parse_args()
     torch.set_num_threads(2)
     model, info = train(args.epochs, args.seed, args.batch_size, args.lr)
     write_checkpoint(model, info, args.out)
-    args.out.with_suffix(".md").write_text(model_card(info, args.out))
+    args.out.with_suffix(".md").write_text(model_card(info, args.out, args.purpose))
     print(f"test accuracy {info['meta']['test_accuracy']:.4f}; wrote {args.out}")
 
 

@@ -8,7 +8,9 @@ from l2l_utils.data import load_clipart, synthetic_dataset
 from l2l_utils.metrics import (DomainClassifier, embedding_cosine, extract_features, fid_from_features,
                                get_backbone, image_metrics, inception_score_from_logits, kid_from_features,
                                load_is_classifier)
-from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, accuracy
+from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, accuracy, feature_distance
+
+PERCEPTUAL_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("perceptual_classifier_clipart.pt")
 
 
 def _gaussian(n, d, shift, scale, seed):
@@ -126,13 +128,32 @@ def test_image_metrics_end_to_end(backbone):
 
 # --- IS_domain classifier ----------------------------------------------------------------------
 
-def test_committed_is_classifier_reaches_recorded_accuracy():
-    model = load_is_classifier()
+@pytest.mark.parametrize("path, seed", [(DEFAULT_CHECKPOINT, 0), (PERCEPTUAL_CHECKPOINT, 1)])
+def test_committed_clipart_classifiers_reach_their_recorded_accuracy(path, seed):
+    """The IS_domain judge and the perceptual-loss network: same recipe, different seeds (the tokenizer
+    trained against the second is not judged by its own feature network)."""
+    model = load_is_classifier(path)
     assert not model.training and model.class_names == load_clipart("test").class_names
-    assert DEFAULT_CHECKPOINT.stat().st_size < 5e6
+    assert path.stat().st_size < 5e6 and model.meta["seed"] == seed
     test = load_clipart("test")
     assert accuracy(model, test.images, test.labels) == pytest.approx(model.meta["test_accuracy"], abs=1e-6)
     assert model.meta["test_accuracy"] > 0.5  # chance is 1/12
+
+
+def test_feature_distance_is_zero_only_for_equal_images_and_leaves_the_network_as_it_was():
+    torch.manual_seed(0)
+    net = DomainClassifier().eval()
+    a, b = torch.rand(4, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert feature_distance(net, a, a).item() == 0.0
+    d = feature_distance(net, a, b)
+    assert d.item() > 0 and d.item() == pytest.approx(feature_distance(net, b, a).item(), rel=1e-5)
+    # five blocks, each a squared distance of unit vectors, so at most 4 per block
+    assert d.item() <= 5 * 4
+    a.requires_grad_(True)
+    feature_distance(net, a, b).backward()
+    assert a.grad.abs().sum() > 0
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 def test_is_classifier_bad_files(tmp_path):

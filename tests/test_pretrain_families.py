@@ -9,6 +9,7 @@ from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoin
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
 from l2l_utils.masks import make_mask
+from l2l_utils.metrics.classifier import DomainClassifier, feature_distance
 from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
                                     pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
@@ -47,6 +48,25 @@ def test_tokenizer_then_transformer_pretraining_learns():
     # a second stage continues from the first one's weights, so it starts below where the first started
     _, resumed = pretrain_mage(data, vq, steps=10, batch_size=16, warmup=5, log_every=10, init=gen)
     assert resumed["loss_curve"][0]["loss"] < first
+
+
+def test_perceptual_term_brings_reconstructions_nearer_in_the_frozen_networks_features():
+    data = synthetic_dataset(n_per_class=4, size=64)
+    torch.manual_seed(1)
+    net = DomainClassifier()
+    net.meta = {"seed": 1}
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    options = dict(steps=30, batch_size=8, warmup=5, log_every=10, seed=2)
+    plain, _ = pretrain_vqgan(data, **options)
+    sharp, meta = pretrain_vqgan(data, perceptual=net, perceptual_weight=1.0, **options)
+    assert meta["perceptual_weight"] == 1.0 and meta["perceptual_net"] == {"seed": 1}
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # weights and BN stats frozen
+    with torch.no_grad():
+        distance = {name: feature_distance(net, vq(data.images)[0], data.images).item()
+                    for name, vq in (("plain", plain), ("sharp", sharp))}
+    assert distance["sharp"] < 0.8 * distance["plain"]
+    with pytest.raises(ValueError, match="together"):
+        pretrain_vqgan(data, perceptual=net, **options)
 
 
 def test_transformer_pretraining_logs_the_held_out_hole_nll_of_the_model_it_returns_and_augments_its_tokens(

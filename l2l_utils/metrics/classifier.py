@@ -54,6 +54,22 @@ class DomainClassifier(nn.Module):
         return self.head(x.mean(dim=(2, 3), keepdim=True))
 
 
+def feature_distance(net: DomainClassifier, a: Tensor, b: Tensor) -> Tensor:
+    """LPIPS-style distance between image batches (Zhang et al., CVPR 2018, eq. 1 with unit layer weights):
+    each of ``net``'s five blocks' activations unit-normalised over channels, squared differences summed
+    over channels, averaged over positions and images, summed over blocks. Differentiable in ``a`` and
+    ``b``; ``net`` stays as it is (put it in eval mode, and freeze it, before training against it)."""
+    ha, hb, total = (a - net.mean) / net.std, (b - net.mean) / net.std, a.new_zeros(())
+    for block in net.features:
+        ha, hb = block(ha), block(hb)
+        total = total + (_unit(ha) - _unit(hb)).pow(2).sum(1).mean()
+    return total
+
+
+def _unit(h: Tensor) -> Tensor:
+    return h / (h.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, images01: Tensor, batch_size: int = 256) -> Tensor:
     """Logits for every image, computed in eval mode and in batches."""
