@@ -3,13 +3,14 @@ import pytest
 import torch
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.data import load_clipart, synthetic_dataset
+from l2l_utils.data import ImageDataset, load_clipart, synthetic_dataset
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
 from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
 from l2l_utils.masks import make_mask
-from l2l_utils.metrics.classifier import DomainClassifier, feature_distance
+from l2l_utils.metrics import load_is_classifier
+from l2l_utils.metrics.classifier import feature_distance
 from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
                                     pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
@@ -51,20 +52,23 @@ def test_tokenizer_then_transformer_pretraining_learns():
 
 
 def test_perceptual_term_brings_reconstructions_nearer_in_the_frozen_networks_features():
-    data = synthetic_dataset(n_per_class=4, size=64)
-    torch.manual_seed(1)
-    net = DomainClassifier()
-    net.meta = {"seed": 1}
+    """With the committed perceptual classifier on 48 clip-art images, 30 steps: 0.70 / 0.79 / 0.84 of the
+    plain tokenizer's distance at seeds 2 / 3 / 4 (CPU, 2026-11-24); without the term it is ~1. A random
+    network on synthetic disks is no test: its features did not pull (the first version of this test)."""
+    train = load_clipart("train")
+    pick = torch.arange(0, len(train), len(train) // 48)[:48]
+    data = ImageDataset(train.images[pick], train.labels[pick], train.class_names, "clipart/48")
+    net = load_is_classifier(CHECKPOINTS / "perceptual_classifier_clipart.pt")
     before = {k: v.clone() for k, v in net.state_dict().items()}
     options = dict(steps=30, batch_size=8, warmup=5, log_every=10, seed=2)
     plain, _ = pretrain_vqgan(data, **options)
     sharp, meta = pretrain_vqgan(data, perceptual=net, perceptual_weight=1.0, **options)
-    assert meta["perceptual_weight"] == 1.0 and meta["perceptual_net"] == {"seed": 1}
+    assert meta["perceptual_weight"] == 1.0 and meta["perceptual_net"]["seed"] == 1
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # weights and BN stats frozen
     with torch.no_grad():
         distance = {name: feature_distance(net, vq(data.images)[0], data.images).item()
                     for name, vq in (("plain", plain), ("sharp", sharp))}
-    assert distance["sharp"] < 0.8 * distance["plain"]
+    assert distance["sharp"] < 0.9 * distance["plain"]
     with pytest.raises(ValueError, match="together"):
         pretrain_vqgan(data, perceptual=net, **options)
 
