@@ -5,8 +5,8 @@
 """
 import argparse
 import os
-from itertools import accumulate
 import platform
+from itertools import accumulate
 
 import torch
 
@@ -15,11 +15,11 @@ from l2l_utils.data import ImageDataset, load_clipart, load_clipart_unlabelled
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse, judged_accuracy, recognisability
 from l2l_utils.io import atomic_torch_save
 from l2l_utils.metrics import load_is_classifier
+from l2l_utils.metrics.classifier import PERCEPTUAL_CHECKPOINT
 from l2l_utils.models.mage import load_mage_checkpoint
 from l2l_utils.pretrain_mage import (hole_token_log_frequencies, hole_token_nll, pretrain_mage, pretrain_vqgan,
                                     reconstruction_quality)
 
-PERCEPTUAL_NET = PROJECT_ROOT / "checkpoints" / "perceptual_classifier_clipart.pt"
 CARD = """# Model card: `mage_{name}.pt` (with its tokenizer `{tokenizer}`)
 
 A tiny MAGE (Li et al., CVPR 2023: masked token transformer over a frozen VQGAN tokenizer),
@@ -253,7 +253,7 @@ def main():
                                        **transformer_options)
         mage_meta["earlier_stages"] = earlier
     elif not args.evaluate_only:
-        perceptual = load_is_classifier(PERCEPTUAL_NET) if args.perceptual_weight else None
+        perceptual = load_is_classifier(PERCEPTUAL_CHECKPOINT) if args.perceptual_weight else None
         vq, vq_meta = pretrain_vqgan(train, args.config, steps=args.vq_steps, seed=args.seed,
                                      perceptual=perceptual, perceptual_weight=args.perceptual_weight)
         atomic_torch_save(vq.state_dict(), f"{args.out_dir}/vqgan_{name}.pt")
@@ -314,7 +314,7 @@ def main():
                 **baseline_hole_mse(test.images, masks),
                 judge_ground_truth=judged["center_0.5"]["ground_truth"],
                 held_out_nll=", ".join(f"{p['model_nll']:.2f} at step {p['step'] + done:,}"  # steps since the start
-                                       for st, done in zip(stages, [0] + list(accumulate(st["steps"] for st in stages)))
+                                       for st, done in zip(stages, accumulate((st["steps"] for st in stages), initial=0))
                                        for p in st.get("held_out_curve", [])) or "not logged",
                 recognisability="\n".join(f"| {task} | {j['generated']:.1%} | {j['margin0']:.1%} | {j['true_tokens']:.1%} | {j['mean_fill']:.1%} | "
                                           f"{j['grey']:.1%} | {j['same_class']:.1%} | {j['other_class']:.1%} |"

@@ -8,9 +8,7 @@ from l2l_utils.data import load_clipart, synthetic_dataset
 from l2l_utils.metrics import (DomainClassifier, embedding_cosine, extract_features, fid_from_features,
                                get_backbone, image_metrics, inception_score_from_logits, kid_from_features,
                                load_is_classifier)
-from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, accuracy, feature_distance
-
-PERCEPTUAL_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("perceptual_classifier_clipart.pt")
+from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, PERCEPTUAL_CHECKPOINT, accuracy, feature_distance
 
 
 def _gaussian(n, d, shift, scale, seed):

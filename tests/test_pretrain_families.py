@@ -10,7 +10,7 @@ from l2l_utils.models.palette import PaletteGenerator, build_network, load_palet
 from l2l_utils.models.vqgan import build_vqgan
 from l2l_utils.masks import make_mask
 from l2l_utils.metrics import load_is_classifier
-from l2l_utils.metrics.classifier import feature_distance
+from l2l_utils.metrics.classifier import PERCEPTUAL_CHECKPOINT, feature_distance
 from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
                                     pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
@@ -58,7 +58,7 @@ def test_perceptual_term_brings_reconstructions_nearer_in_the_frozen_networks_fe
     train = load_clipart("train")
     pick = torch.arange(0, len(train), len(train) // 48)[:48]
     data = ImageDataset(train.images[pick], train.labels[pick], train.class_names, "clipart/48")
-    net = load_is_classifier(CHECKPOINTS / "perceptual_classifier_clipart.pt")
+    net = load_is_classifier(PERCEPTUAL_CHECKPOINT)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     options = dict(steps=30, batch_size=8, warmup=5, log_every=10, seed=2)
     plain, _ = pretrain_vqgan(data, **options)

@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from l2l_utils import PROJECT_ROOT
 
 DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "is_classifier_clipart.pt"
+# The same recipe with another seed: the feature network of the tokenizer's perceptual term (feature_distance).
+PERCEPTUAL_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "perceptual_classifier_clipart.pt"
 
 
 def _block(c_in: int, c_out: int, convs: int) -> nn.Sequential:
