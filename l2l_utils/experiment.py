@@ -188,19 +188,27 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
     return notebook if tag == "ours" else f"{notebook}__{tag}"
 
 
+# Sampling settings a notebook may override, and the tag each adds to its result files' names.
+SAMPLER_TAGS = {"mage": {"mage_num_iter": "iter", "mage_temperature": "choice", "mage_token_temperature": "T"},
+                "palette": {"palette_sample_steps": "steps"}}
+
+
 def variant_name(notebook: str, cfg: dict, family: str) -> str:
-    """``notebook``, or ``notebook-<base model>`` when the run swaps the profile's base model for another:
-    another config (``-tiny_f4``) or, on the embedded data, another checkpoint of the same config
-    (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``). Its result files then stay apart from the
-    profile's table (``analysis.family_runs``)."""
+    """``notebook``, or ``notebook-<base model>[-<sampling>]`` when the run swaps the profile's base model
+    for another or samples it otherwise: another config (``-tiny_f4``) or, on the embedded data, another
+    checkpoint of the same config (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``); then each sampling
+    setting off the profile's (``-choice1``, ``-T0.7``, ``-steps100``). Its
+    result files then stay apart from the profile's table (``analysis.family_runs``)."""
     config, default = f"{family}_config", get_profile(cfg["profile"])
+    parts = [notebook]
     if cfg[config] != default[config]:
-        return f"{notebook}-{cfg[config]}"
-    if cfg["dataset"] == "clipart":
+        parts.append(cfg[config])
+    elif cfg["dataset"] == "clipart":
         checkpoint = Path(cfg[f"{family}_checkpoint"])
         if checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
-            return f"{notebook}-{checkpoint.stem.removeprefix(f'{family}_').removesuffix('_clipart')}"
-    return notebook
+            parts.append(checkpoint.stem.removeprefix(f"{family}_").removesuffix("_clipart"))
+    parts += [f"{tag}{cfg[key]:g}" for key, tag in SAMPLER_TAGS.get(family, {}).items() if cfg[key] != default[key]]
+    return "-".join(parts)
 
 
 def load_metric_models(cfg: dict):

@@ -1,6 +1,9 @@
+import importlib.util
+
 import pytest
 import torch
 
+from l2l_utils import PROJECT_ROOT
 from l2l_utils.models.mae import MAEGenerator, build_mae
 
 MICRO_MAE = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
@@ -29,3 +32,15 @@ def interrupt_on_call(monkeypatch):
         monkeypatch.setattr(module, name, wrapper)
         return real
     return install
+
+
+@pytest.fixture
+def project_module():
+    """``project_module(folder, name)`` imports ``<project>/<folder>/<name>.py`` (the scripts and
+    benchmarks are files, not a package)."""
+    def load(folder, name):
+        spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

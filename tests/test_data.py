@@ -1,4 +1,3 @@
-import importlib.util
 import shutil
 
 import numpy as np
@@ -6,7 +5,6 @@ import pytest
 import torch
 from PIL import Image
 
-from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import (ClassSplit, DataError, load_clipart, load_clipart_unlabelled, load_fashion_mnist,
                             synthetic_dataset, verify_checksum, DATA_DIR)
 
@@ -38,10 +36,9 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path):
         verify_checksum(tmp_path / "fashion_mnist_missing.npz")
 
 
-def test_unlabelled_clipart_leaves_out_labelled_files_and_copies_of_test_images_and_loads_back(tmp_path):
-    spec = importlib.util.spec_from_file_location("build_data", PROJECT_ROOT / "scripts" / "build_embedded_data.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+def test_unlabelled_clipart_leaves_out_labelled_files_and_copies_of_test_images_and_loads_back(tmp_path,
+                                                                                               project_module):
+    build = project_module("scripts", "build_embedded_data")
     test_image, train_image, new_image = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     for name, image in [("a/test.png", test_image), ("a/train.png", train_image),
                         ("b/copy_of_test.png", test_image), ("b/new.png", new_image),

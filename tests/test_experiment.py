@@ -186,8 +186,15 @@ def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
     assert variant_name("03_unlearn_vqgan", f4, "mage") == "03_unlearn_vqgan-tiny_f4"
     assert variant_name("03_unlearn_vqgan", other, "mage") == "03_unlearn_vqgan-tiny_long"
     assert variant_name("05_unlearn_mae", other, "mae") == "05_unlearn_mae"  # another family's checkpoint
+    # sampled otherwise: its numbers are not the profile's either
+    resampled = get_profile("embedded", mage_checkpoint="checkpoints/mage_tiny_long_clipart.pt", mage_temperature=1.0,
+                            mage_token_temperature=0.7, mage_num_iter=20)  # 20 iterations: the profile's own
+    assert variant_name("03_unlearn_vqgan", resampled, "mage") == "03_unlearn_vqgan-tiny_long-choice1-T0.7"
+    assert variant_name("04_unlearn_diffusion", resampled, "palette") == "04_unlearn_diffusion"
+    assert variant_name("04_unlearn_diffusion", get_profile("embedded", palette_sample_steps=100),
+                        "palette") == "04_unlearn_diffusion-steps100"
     names = [result_name(variant_name("03_unlearn_vqgan", c, "mage"), UnlearnConfig(method=m))
-             for c in (default, f4, other) for m in ("ours", "max_loss")]
+             for c in (default, f4, other, resampled) for m in ("ours", "max_loss")]
     results = {name: {"meta": {"method": "ours"}} for name in names}
     assert sorted(family_runs(results, "mage")) == ["03_unlearn_vqgan", "03_unlearn_vqgan__max_loss"]
 

@@ -1,4 +1,7 @@
 """Pre-training of the shipped VQ-GAN-family and diffusion base models, and what the shipped ones can do."""
+import json
+import sys
+
 import pytest
 import torch
 
@@ -191,13 +194,8 @@ def test_shipped_model_fills_held_out_holes_from_their_context(family):
     assert hole_mse(out, images, masks) < baseline_hole_mse(images, masks)["hole_mse_other_image"]
 
 
-def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_tokenizer(monkeypatch):
-    import importlib.util
-    import json
-    import sys
-    spec = importlib.util.spec_from_file_location("mage_token_nll", PROJECT_ROOT / "scripts" / "mage_token_nll.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_tokenizer(monkeypatch, project_module):
+    script = project_module("scripts", "mage_token_nll")
     result = PROJECT_ROOT / "results" / "smoke" / "mage_token_nll.json"
     result.unlink(missing_ok=True)
     monkeypatch.setattr(sys, "argv", ["mage_token_nll.py", "--profile", "smoke"])
@@ -210,3 +208,27 @@ def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_token
         marginal = {metrics[f"{row}/center_0.5/{subset}/token_marginal_ce"] for row in rows}
         assert len(marginal) == 1  # each model tokenizes the test images itself: no method touched the tokenizer
         assert len({metrics[f"{row}/center_0.5/{subset}/token_model_nll"] for row in rows}) > 1
+
+
+def test_mage_sampling_sweep_chooses_on_one_half_and_reports_the_other_beside_the_reference(monkeypatch, tmp_path,
+                                                                                           project_module):
+    script, out = project_module("scripts", "mage_sampling_sweep"), tmp_path / "sweep.json"
+    monkeypatch.setattr(sys, "argv", ["mage_sampling_sweep.py", "--checkpoint",
+                                      str(CHECKPOINTS / "mage_tiny_clipart.pt"), "--images", "48",
+                                      "--token-temperatures", "0.1", "--choice-temperatures", "1",
+                                      "--token-margins", "0", "--out", str(out)])
+    script.main()
+    result = json.loads(out.read_text())
+    reference, other = result["settings"]  # the reference setting is added to a grid without it
+    assert {k: reference[k] for k in script.REFERENCE} == script.REFERENCE
+    assert other["center_0.5"]["hole_mse"] != reference["center_0.5"]["hole_mse"]  # the setting took effect
+    # the halves split the images: their mean is the whole set's judged accuracy under the reference decoding
+    test = load_clipart("test").subset(range(48))
+    filled, _ = generate(load_mage_checkpoint(CHECKPOINTS / "mage_tiny_clipart.pt", "tiny"), test.images,
+                         "center_0.5", batch_size=256, seed=0)
+    hits = (load_is_classifier()(filled).argmax(1) == test.labels).float().mean().item()
+    assert (reference["center_0.5"]["select"] + reference["center_0.5"]["report"]) / 2 == pytest.approx(hits)
+    chosen = max((reference, other), key=lambda row: sum(row[t]["select"] for t in script.TASKS))
+    assert result["chosen_on_select"] == {k: chosen[k] for k in script.REFERENCE}
+    assert result["report_half"]["chosen"] == {t: chosen[t]["report"] for t in script.TASKS}
+    assert result["report_half"]["reference"] == {t: reference[t]["report"] for t in script.TASKS}
