@@ -60,16 +60,17 @@ def main():
                 itertools.product(args.token_temperatures, args.choice_temperatures, args.token_margins)]
     if REFERENCE not in settings:
         settings.insert(0, dict(REFERENCE))
-    rows = []
+    rows, hits = [], []  # hits: per row, per view, which images the judge recognised
     for setting in settings:
         for name, value in setting.items():
             setattr(gen, name, value)
         start, row = time.time(), dict(setting)
+        hits.append({})
         for task in TASKS:
             filled, masks = generate(gen, test.images, task, batch_size=256, seed=args.seed)
-            hits = judged_hits(judge, filled, test.labels)
+            hits[-1][task] = judged_hits(judge, filled, test.labels).float()
             row[task] = {"hole_mse": hole_mse(filled, test.images, masks),
-                         **{half: hits[index].float().mean().item() for half, index in halves.items()}}
+                         **{half: hits[-1][task][index].mean().item() for half, index in halves.items()}}
         row["seconds"] = round(time.time() - start, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -77,19 +78,26 @@ def main():
     def mean_over_views(row, half):
         return sum(row[task][half] for task in TASKS) / len(TASKS)
 
-    best = max(rows, key=lambda row: mean_over_views(row, "select"))
-    reference = next(row for row in rows if all(row[k] == v for k, v in REFERENCE.items()))
+    best = max(range(len(rows)), key=lambda i: mean_over_views(rows[i], "select"))
+    reference = next(i for i, row in enumerate(rows) if all(row[k] == v for k, v in REFERENCE.items()))
+    # the two settings judge the same images: the paired difference's standard error
+    differences = {task: hits[best][task][halves["report"]] - hits[reference][task][halves["report"]]
+                   for task in TASKS}
     out = {"checkpoint": os.path.relpath(args.checkpoint, PROJECT_ROOT), "seed": args.seed,
            "test_images": len(test), "half_size": len(halves["report"]), "judge": "is_classifier_clipart.pt",
-           "chosen_on_select": {k: best[k] for k in REFERENCE},
-           "report_half": {name: {task: row[task]["report"] for task in TASKS}
-                           for name, row in (("chosen", best), ("reference", reference))},
+           "chosen_on_select": {k: rows[best][k] for k in REFERENCE},
+           "report_half": {name: {task: rows[i][task]["report"] for task in TASKS}
+                           for name, i in (("chosen", best), ("reference", reference))},
+           "report_half_chosen_minus_reference": {
+               task: {"difference": d.mean().item(), "paired_se": (d.std() / len(d) ** 0.5).item()}
+               for task, d in differences.items()},
            "settings": rows, "torch": torch.__version__, "threads": args.threads, "device": "cpu"}
     path = args.out or str(PROJECT_ROOT / "results" / "pretraining" /
                            f"mage_sampling_{os.path.splitext(os.path.basename(args.checkpoint))[0]}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
-    print(json.dumps({k: out[k] for k in ("chosen_on_select", "report_half")}, indent=1))
+    print(json.dumps({k: out[k] for k in ("chosen_on_select", "report_half", "report_half_chosen_minus_reference")},
+                     indent=1))
 
 
 if __name__ == "__main__":

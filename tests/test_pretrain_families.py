@@ -232,3 +232,5 @@ def test_mage_sampling_sweep_chooses_on_one_half_and_reports_the_other_beside_th
     assert result["chosen_on_select"] == {k: chosen[k] for k in script.REFERENCE}
     assert result["report_half"]["chosen"] == {t: chosen[t]["report"] for t in script.TASKS}
     assert result["report_half"]["reference"] == {t: reference[t]["report"] for t in script.TASKS}
+    difference = result["report_half_chosen_minus_reference"]["center_0.5"]["difference"]
+    assert difference == pytest.approx(chosen["center_0.5"]["report"] - reference["center_0.5"]["report"])
