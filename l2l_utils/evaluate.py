@@ -143,11 +143,16 @@ def pasted_class_fills(data: ImageDataset, masks: torch.Tensor, seed: int = 0) -
 
 
 @torch.no_grad()
+def judged_hits(judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Per image, whether the classifier ``judge`` puts it in its class (bool, N)."""
+    return torch.cat([judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]
+                      for i in range(0, len(images), batch_size)])
+
+
 def judged_accuracy(judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
     """Fraction of ``images`` the classifier ``judge`` puts in their class."""
-    hits = sum(int((judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum())
-               for i in range(0, len(images), batch_size))
-    return hits / len(images)
+    hits = judged_hits(judge, images, labels, batch_size)
+    return int(hits.sum()) / len(hits)
 
 
 def recognisability(judge, data: ImageDataset, generated: torch.Tensor, masks: torch.Tensor) -> dict:

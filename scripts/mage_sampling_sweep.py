@@ -21,19 +21,12 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import load_clipart
-from l2l_utils.evaluate import generate, hole_mse
+from l2l_utils.evaluate import generate, hole_mse, judged_hits
 from l2l_utils.metrics.classifier import load_is_classifier
 from l2l_utils.models.mage import load_mage_checkpoint
 from l2l_utils.pretrain_mage import EVAL_TASKS as TASKS
 
 REFERENCE = {"token_temperature": 1.0, "choice_temperature": 6.0, "token_margin": 1}
-
-
-@torch.no_grad()
-def judged_hits(judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Per image: does ``judge`` put it in its class."""
-    return torch.cat([judge(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]
-                      for i in range(0, len(images), batch_size)])
 
 
 def main():
