@@ -197,8 +197,8 @@ def variant_name(notebook: str, cfg: dict, family: str) -> str:
     """``notebook``, or ``notebook-<base model>[-<sampling>]`` when the run swaps the profile's base model
     for another or samples it otherwise: another config (``-tiny_f4``) or, on the embedded data, another
     checkpoint of the same config (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``); then each sampling
-    setting off the profile's (``-choice1``, ``-T0.7``, ``-steps100``). Its
-    result files then stay apart from the profile's table (``analysis.family_runs``)."""
+    setting off the profile's (``-choice1``, ``-T0.7``, ``-steps100``). Its result files then stay apart
+    from the profile's table (``analysis.family_runs``)."""
     config, default = f"{family}_config", get_profile(cfg["profile"])
     parts = [notebook]
     if cfg[config] != default[config]:
