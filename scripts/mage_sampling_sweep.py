@@ -68,11 +68,8 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    def mean_over_views(row, half):
-        return sum(row[task][half] for task in TASKS) / len(TASKS)
-
-    best = max(range(len(rows)), key=lambda i: mean_over_views(rows[i], "select"))
-    reference = next(i for i, row in enumerate(rows) if all(row[k] == v for k, v in REFERENCE.items()))
+    best = max(range(len(rows)), key=lambda i: sum(rows[i][task]["select"] for task in TASKS))
+    reference = settings.index(REFERENCE)
     # the two settings judge the same images: the paired difference's standard error
     differences = {task: hits[best][task][halves["report"]] - hits[reference][task][halves["report"]]
                    for task in TASKS}
