@@ -185,13 +185,21 @@ class ClassSplit:
         classes = getattr(self, group)
         if not classes:
             raise DataError(f"the {group} class list is empty")
-        g = torch.Generator().manual_seed(self.seed)
-        index = []
-        for c in data.class_index(list(classes)):
-            members = torch.nonzero(data.labels == c).flatten()
-            if len(members) == 0:
-                raise DataError(f"{data.name}: class {data.class_names[c]!r} has no images")
-            if cap and self.images_per_class is not None:
-                members = members[torch.randperm(len(members), generator=g)[:self.images_per_class]].sort().values
-            index.append(members)
-        return data.subset(torch.cat(index), f"{data.name}[{group}]")
+        return select_classes(data, classes, self.images_per_class if cap else None, self.seed, group)
+
+
+def select_classes(data: ImageDataset, classes, images_per_class: int | None, seed: int, name: str) -> ImageDataset:
+    """The images of ``data`` whose class is in ``classes``, at most ``images_per_class`` of each (None =
+    all; a seeded draw, kept in the data's order), class by class; named ``<data.name>[<name>]``."""
+    if images_per_class is not None and images_per_class < 1:
+        raise DataError(f"images_per_class must be >= 1, got {images_per_class}")
+    g = torch.Generator().manual_seed(seed)
+    index = []
+    for c in data.class_index(list(classes)):
+        members = torch.nonzero(data.labels == c).flatten()
+        if len(members) == 0:
+            raise DataError(f"{data.name}: class {data.class_names[c]!r} has no images")
+        if images_per_class is not None:
+            members = members[torch.randperm(len(members), generator=g)[:images_per_class]].sort().values
+        index.append(members)
+    return data.subset(torch.cat(index), f"{data.name}[{name}]")

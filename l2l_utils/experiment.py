@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.data import ClassSplit, ImageDataset, load_clipart
+from l2l_utils.data import ClassSplit, ImageDataset, load_clipart, select_classes
 from l2l_utils.io import file_sha256, write_json
 from l2l_utils.profiles import get_profile
 
@@ -114,15 +114,17 @@ def pretrain_steps(cfg: dict, family: str) -> list[int]:
 
 
 def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> Path:
-    """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``
-    (trained on the first call). Step counts: ``pretrain_steps`` (MAE); ``mage_pretrain_steps``
-    (tokenizer, then each transformer stage resuming the last; the tokenizer is retrained too, so no
-    part has seen ``without``; the transformer learns from the context the profile's checkpoint learnt
-    from); ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
+    """Path of the base model of ``family`` pre-trained on the embedded training images minus ``without``,
+    at most ``oracle_images_per_class`` of each class (None = all; a seeded draw), trained on the first
+    call. Step counts: ``pretrain_steps`` (MAE); ``mage_pretrain_steps`` (tokenizer, then each
+    transformer stage resuming the last; the tokenizer is retrained too, so no part has seen ``without``;
+    the transformer learns from the context the profile's checkpoint learnt from);
+    ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
         raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
     steps = pretrain_steps(cfg, family)
-    tag = "_without-" + "-".join(sorted(without)) if without else ""
+    cap = cfg["oracle_images_per_class"]
+    tag = ("_without-" + "-".join(sorted(without)) if without else "") + (f"_{cap}perclass" if cap is not None else "")
     filled_context = False  # MAGE: the context recipe of the model the oracle stands beside (pretrain_mage)
     if family == "mage":
         filled_context = bool(torch.load(cfg["mage_checkpoint"], map_location="cpu", weights_only=True)
@@ -139,8 +141,8 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
         from l2l_utils.models.palette import build_network
         size = build_network(config).denoise_fn.image_size
     train = load_clipart("train", size)
-    if without:
-        train = train.subset(~torch.isin(train.labels, torch.tensor(train.class_index(list(without)))))
+    left_out = set(train.class_index(list(without)))  # an unknown name raises: no silent full retrain
+    train = select_classes(train, [c for i, c in enumerate(train.class_names) if i not in left_out], cap, seed, "oracle")
     if family == "mae":
         from l2l_utils.pretrain import pretrain_mae
         model, meta = pretrain_mae(train, config, steps=steps[0], seed=seed)

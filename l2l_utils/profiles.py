@@ -21,6 +21,7 @@ _EMBEDDED = dict(
     mae_config="tiny", mae_checkpoint=str(PROJECT_ROOT / "checkpoints" / "mae_tiny_clipart.pt"),
     # 02_retrain_oracle: the step counts the shipped base models were pre-trained with (model cards)
     pretrain_steps=2500, mage_pretrain_steps=[2000, 6000], palette_pretrain_stages=[[3000, 2e-4], [4000, 5e-4]],
+    oracle_images_per_class=None,  # all of each kept class, as the shipped models saw them
     # VQ-GAN family (03): the shipped tiny MAGE + tokenizer; MaskGIT decoding as testpaint.py (20 its, T 6).
     # mage_checkpoint None: the shipped checkpoints/mage_<mage_config>_clipart.pt ("tiny": 8x8 tokens;
     # "tiny_f4": 16x16 tokens, the public grid; ~9x the CPU time, and its transformer does not use the
@@ -50,7 +51,7 @@ _EMBEDDED = dict(
 PROFILES = {
     "smoke": {**_EMBEDDED, "images_per_class": 16, "test_images_per_class": 8, "eval_tasks": ["center_0.5"],
               "feature_size": 64, "unlearn_steps": 6, "batch_size": 8, "pretrain_steps": 4,
-              "mage_pretrain_steps": [2, 1, 1], "palette_pretrain_stages": [[2, 2e-4]],
+              "mage_pretrain_steps": [2, 1, 1], "palette_pretrain_stages": [[2, 2e-4]], "oracle_images_per_class": 16,
               "ablation_alpha_factors": [1.0, 5.0], "noise_types": ["normal", "constant"],
               "availability": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]],
               "mage_num_iter": 6, "palette_sample_steps": 8, "palette_unlearn_steps": 4, "palette_batch_size": 4,

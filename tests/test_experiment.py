@@ -104,7 +104,9 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     shipped = load_base_model(cfg, family)
     assert type(oracle) is type(shipped) and oracle.image_size == shipped.image_size
     train = load_clipart("train")
-    kept = int((~torch.isin(train.labels, torch.tensor(train.class_index(cfg["forget"])))).sum())
+    kept_per_class = torch.bincount(train.labels)[~torch.isin(torch.arange(len(train.class_names)),
+                                                              torch.tensor(train.class_index(cfg["forget"])))]
+    kept = int(kept_per_class.clamp(max=cfg["oracle_images_per_class"]).sum())  # smoke caps each class
     stages = {"mae": 1, "mage": len(cfg["mage_pretrain_steps"]), "palette": len(cfg["palette_pretrain_stages"])}[family]
     assert seen == [(set(train.class_names) - set(cfg["forget"]), kept)] * stages
     # the profile's recipe, stage by stage, at the requested seed (the shipped cards' step counts at embedded)
@@ -114,6 +116,30 @@ def test_the_retrain_oracle_never_sees_the_forget_classes(monkeypatch, tmp_path,
     # the second call reuses the cached model instead of training again
     load_base_model(cfg, family, retrain=True, seed=11, without=cfg["forget"])
     assert len(seen) == stages
+
+
+def test_the_embedded_oracle_trains_on_every_image_of_the_kept_classes_in_order(monkeypatch, tmp_path):
+    import l2l_utils.experiment as experiment
+    import l2l_utils.pretrain as pretrain
+    from l2l_utils.data import load_clipart
+
+    class Stop(Exception):  # the data handed to training is what is checked; training is tested elsewhere
+        pass
+
+    def capture(data, *args, **kwargs):
+        raise Stop(data)
+    monkeypatch.setattr(pretrain, "pretrain_mae", capture)
+    monkeypatch.setattr(experiment, "PROJECT_ROOT", tmp_path)
+    cfg = get_profile("embedded")
+    assert cfg["oracle_images_per_class"] is None
+    with pytest.raises(Stop) as stop:
+        experiment._retrained(cfg, "mae", 0, ("animals", "food"))
+    train, seen = load_clipart("train"), stop.value.args[0]
+    kept = ~torch.isin(train.labels, torch.tensor(train.class_index(["animals", "food"])))
+    torch.testing.assert_close(seen.images, train.images[kept], rtol=0, atol=0)
+    assert torch.equal(seen.labels, train.labels[kept])
+    with pytest.raises(DataError, match="unknown classes"):  # a typo must not retrain on everything
+        experiment._retrained(cfg, "mae", 0, ("animal",))
 
 
 def test_the_mage_oracle_learns_from_the_context_the_model_it_stands_beside_learnt_from(monkeypatch, tmp_path):
