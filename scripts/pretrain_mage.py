@@ -198,6 +198,7 @@ def main():
     ap.add_argument("--vq-steps", type=int, default=2000)
     ap.add_argument("--mage-steps", type=int, default=6000)
     ap.add_argument("--mage-batch-size", type=int, default=64)
+    ap.add_argument("--mage-lr", type=float, default=1e-3, help="the transformer's peak learning rate")
     ap.add_argument("--config", default="tiny", choices=("tiny", "tiny_f4"),
                     help="tokenizer and transformer config (models/vqgan.py, models/mage.py)")
     ap.add_argument("--name", choices=sorted(NOTES),
@@ -232,7 +233,7 @@ def main():
     train, test = load_clipart("train"), load_clipart("test")
     mage_train = (ImageDataset.concat([train, load_clipart_unlabelled()], "clipart64/train+unlabelled")
                   if args.unlabelled else train)
-    transformer_options = dict(device=args.device, augment_images=args.augment_images,
+    transformer_options = dict(lr=args.mage_lr, device=args.device, augment_images=args.augment_images,
                                filled_context=args.filled_context,
                                held_out=test if args.held_out_every else None,
                                held_out_every=args.held_out_every)

@@ -8,6 +8,7 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset, load_clipart, synthetic_dataset
 from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
+from l2l_utils.io import file_sha256
 from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
 from l2l_utils.models.vqgan import build_vqgan
@@ -234,3 +235,52 @@ def test_mage_sampling_sweep_chooses_on_one_half_and_reports_the_other_beside_th
     assert result["report_half"]["reference"] == {t: reference[t]["report"] for t in script.TASKS}
     difference = result["report_half_chosen_minus_reference"]["center_0.5"]["difference"]
     assert difference == pytest.approx(chosen["center_0.5"]["report"] - reference["center_0.5"]["report"])
+
+
+def test_mage_fit_gap_scores_seen_training_images_and_the_test_split_with_each_views_frequencies(monkeypatch, tmp_path,
+                                                                                                 project_module):
+    script, out = project_module("scripts", "mage_fit_gap"), tmp_path / "gap.json"
+    splits = {"train": load_clipart("train").subset(range(0, 3091, 48)), "test": load_clipart("test").subset(range(16))}
+    monkeypatch.setattr(script, "load_clipart", splits.get)  # frequencies over all 3,091 images take ~25 s a view
+    checkpoint = str(CHECKPOINTS / "mage_tiny_clipart.pt")
+    monkeypatch.setattr(sys, "argv", ["mage_fit_gap.py", "--checkpoints", checkpoint, "--tasks", "center_0.5",
+                                      "outpaint_0.5", "--seed", "3", "--out", str(out)])
+    script.main()
+    result = json.loads(out.read_text())
+    row = result["models"][checkpoint]
+    assert row["sha256"] == file_sha256(checkpoint) and result["images_per_split"] == 16
+    gen = load_mage_checkpoint(checkpoint, "tiny").eval()
+    seen = splits["train"].subset(torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(3))[:16])
+    for task in ("center_0.5", "outpaint_0.5"):
+        frequencies = hole_token_log_frequencies(gen, splits["train"], task)
+        for name, images in (("train", seen), ("test", splits["test"])):
+            expected = hole_token_nll(gen, images, frequencies, task)
+            assert row[task][name] == pytest.approx({k: expected[k] for k in script.MEASURES})
+        assert row[task]["nll_test_minus_train"] == pytest.approx(row[task]["test"]["model_nll"]
+                                                                  - row[task]["train"]["model_nll"])
+
+
+def test_mage_memorisation_check_scores_the_images_it_trained_on_and_as_many_test_images(monkeypatch, tmp_path,
+                                                                                         project_module):
+    script, out, figure = project_module("scripts", "mage_memorisation_check"), tmp_path / "m.json", tmp_path / "m.png"
+    shipped, trained_on = load_mage_checkpoint(CHECKPOINTS / "mage_tiny_clipart.pt", "tiny"), []
+
+    def fake_pretrain_mage(data, tokenizer, config, **kwargs):  # training is tested above; the wiring is checked here
+        trained_on.append((data, kwargs))
+        return shipped, {"loss_curve": [{"step": 1, "loss": 6.0}]}
+    monkeypatch.setattr(script, "pretrain_mage", fake_pretrain_mage)
+    monkeypatch.setattr(sys, "argv", ["mage_memorisation_check.py", "--images", "8", "--steps", "3", "--seed", "2",
+                                      "--out", str(out), "--figure", str(figure)])
+    script.main()
+    result = json.loads(out.read_text())
+    (seen, kwargs), = trained_on
+    assert len(seen) == 8 and kwargs["steps"] == 3 and kwargs["filled_context"] and figure.is_file()
+    train = load_clipart("train")
+    index = torch.randperm(len(train), generator=torch.Generator().manual_seed(2))[:8].sort().values
+    assert torch.equal(seen.images, train.images[index])  # the images it learnt are the ones it is scored on
+    frequencies = hole_token_log_frequencies(shipped, seen, "center_0.5")
+    assert result["results"]["seen"]["model_nll"] == pytest.approx(
+        hole_token_nll(shipped, seen, frequencies, "center_0.5")["model_nll"])
+    unseen = result["results"]["unseen"]
+    assert unseen["model_nll"] != pytest.approx(result["results"]["seen"]["model_nll"])
+    assert unseen["hole_mse_true_tokens"] < unseen["hole_mse_mage"]  # a perfect transformer beats the shipped one
