@@ -37,14 +37,18 @@ def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, step: int, what: str) -> float:
-    """One optimiser step at learning rate ``lr``; a non-finite loss stops the run before any weight moves."""
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, step: int, what: str,
+               grad_clip: float | None = None) -> float:
+    """One optimiser step at learning rate ``lr``, the gradient norm clipped at ``grad_clip`` when given; a
+    non-finite loss stops the run before any weight moves."""
     if not torch.isfinite(loss):
         raise FloatingPointError(f"non-finite {what} pre-training loss at step {step}")
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], grad_clip)
     opt.step()
     return loss.item()
 

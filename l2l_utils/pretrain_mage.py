@@ -22,8 +22,10 @@ from l2l_utils.metrics.classifier import DomainClassifier, feature_distance
 from l2l_utils.models.mage import MAGEGenerator, build_mage
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 from l2l_utils.pretrain import LossCurve, augment, cosine_lr, train_step
+from l2l_utils.unlearn.loop import param_groups
 
 EVAL_TASKS = ("center_0.25", "center_0.5", "outpaint_0.5")
+REFERENCE_GRAD_CLIP = 3.0  # MAGE main_pretrain.py --grad_clip
 
 
 @torch.no_grad()
@@ -155,7 +157,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
                   seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None, device: str = "cpu",
                   augment_images: bool = False, held_out: ImageDataset | None = None, held_out_every: int = 1000,
-                  filled_context: bool = False) -> tuple[MAGEGenerator, dict]:
+                  filled_context: bool = False, reference_optimiser: bool = False) -> tuple[MAGEGenerator, dict]:
     """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in).
     ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule).
     ``device``: where the steps run (the draws stay on the seeded CPU generator); the model returns on the CPU.
@@ -166,7 +168,9 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     :func:`hole_token_nll` on it (a diagnosis of over-fitting; nothing is selected by it).
     ``filled_context``: in the evaluated views, the visible tokens are those of the image with its hole
     filled (:meth:`MAGEGenerator.context_tokens`), what inpainting feeds the transformer, instead of the
-    whole image's; the targets stay the whole image's tokens."""
+    whole image's; the targets stay the whole image's tokens. ``reference_optimiser``: as MAGE's
+    ``main_pretrain.py``, no weight decay on biases and norm weights (timm's ``add_weight_decay``) and the
+    gradient norm clipped at 3; False (the shipped models' recipe): decay on every weight, no clipping."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     gen = init if init is not None else MAGEGenerator(build_mage(config))
@@ -187,8 +191,10 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     pixel_views = [v.to(device) for v in pixel_views]
     gen.to(device)
     held_out_curve = []
-    params = [p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    params = {n: p for n, p in m.named_parameters() if p.requires_grad and not n.startswith("vqgan.")}
+    groups = param_groups(params, weight_decay, named_biases=True) if reference_optimiser else list(params.values())
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    grad_clip = REFERENCE_GRAD_CLIP if reference_optimiser else None
     m.train()
     curve, start = LossCurve(log_every), time.time()
     for step in tqdm(range(steps), desc="pretrain MAGE"):
@@ -214,7 +220,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         padded = torch.cat([torch.zeros_like(masked[:, :1]), masked], dim=1)
         latent = m.forward_encoder(m.input_tokens(context, masked))
         loss = m.forward_loss(gt, m.forward_decoder(latent, torch.zeros_like(padded), padded), padded)
-        curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAGE"))
+        curve.add(step, train_step(opt, loss, cosine_lr(step, steps, warmup, lr), step, "MAGE", grad_clip))
         if held_out is not None and (step + 1) % held_out_every == 0:
             held_out_start = time.time()
             held_out_curve.append({"step": step + 1, **hole_token_nll(gen.eval(), held_out, log_frequencies)})
@@ -225,5 +231,5 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
             "train_seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(device) if on_gpu else str(device), "augment_images": augment_images,
-            "filled_context": filled_context, "loss_curve": curve.points, "held_out_curve": held_out_curve}
+            "filled_context": filled_context, "reference_optimiser": reference_optimiser, "loss_curve": curve.points, "held_out_curve": held_out_curve}
     return gen.eval().cpu(), meta

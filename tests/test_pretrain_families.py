@@ -18,6 +18,7 @@ from l2l_utils.metrics.classifier import PERCEPTUAL_CHECKPOINT, feature_distance
 from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
                                     pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
+import l2l_utils.pretrain_mage as pretrain_mage_module
 
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
 
@@ -95,6 +96,37 @@ def test_transformer_pretraining_logs_the_held_out_hole_nll_of_the_model_it_retu
     monkeypatch.setattr("l2l_utils.pretrain_mage.augment", lambda x, g: calls.append(len(x)) or x.flip(-1))
     _, augmented = pretrain_mage(data, vq, augment_images=True, **options)
     assert augmented["augment_images"] and calls == [8] * 4  # every batch is re-tokenized after augmenting
+
+
+def test_train_step_clips_the_gradient_norm_when_asked():
+    from l2l_utils.pretrain import train_step
+    for clip, expected in ((None, [-30.0, -40.0, 0.0]), (5.0, [-3.0, -4.0, 0.0])):  # gradient norm 50
+        w = torch.nn.Parameter(torch.zeros(3))
+        train_step(torch.optim.SGD([w], lr=1.0), (w * torch.tensor([30.0, 40.0, 0.0])).sum(), 1.0, 0, "test", clip)
+        torch.testing.assert_close(w.detach(), torch.tensor(expected))
+
+
+def test_the_reference_optimiser_exempts_biases_and_norms_from_decay_and_clips_at_three(monkeypatch):
+    data, vq = synthetic_dataset(n_per_class=2, size=64), build_vqgan("tiny").eval().requires_grad_(False)
+    made, clips, real_adamw = [], [], torch.optim.AdamW
+    monkeypatch.setattr(torch.optim, "AdamW", lambda groups, **kw: made.append((list(groups), kw)) or
+                        real_adamw(groups, **kw))
+    real_step = pretrain_mage_module.train_step
+    monkeypatch.setattr(pretrain_mage_module, "train_step", lambda *a: clips.append(a[5]) or real_step(*a))
+    for reference in (False, True):
+        gen, meta = pretrain_mage(data, vq, steps=1, batch_size=4, warmup=1, reference_optimiser=reference)
+        assert meta["reference_optimiser"] is reference and clips[-1] == (3.0 if reference else None)
+        groups, kw = made[-1]
+        trained = {id(p) for n, p in gen.mage.named_parameters() if p.requires_grad and not n.startswith("vqgan.")}
+        if not reference:  # the shipped recipe: one group, decay on everything
+            assert {id(p) for p in groups} == trained and kw["weight_decay"] == 0.05
+            continue
+        decayed, exempt = ({id(p) for p in g["params"]} for g in sorted(groups, key=lambda g: -g["weight_decay"]))
+        assert [g["weight_decay"] for g in groups] == [0.05, 0.0] and decayed | exempt == trained
+        norms_and_biases = {id(p) for n, p in gen.mage.named_parameters()
+                            if not n.startswith("vqgan.") and (n.endswith(".bias") or "norm" in n.lower())}
+        assert norms_and_biases and norms_and_biases <= exempt and not exempt & {
+            id(gen.mage.token_emb.word_embeddings.weight), id(gen.mage.blocks[0].attn.qkv.weight)}
 
 
 @pytest.mark.parametrize("augment_images", [False, True])

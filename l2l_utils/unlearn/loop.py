@@ -83,11 +83,14 @@ def trained_parameters(model: torch.nn.Module, trains: str) -> dict[str, torch.n
     return {n: p for n, p in model.named_parameters() if id(p) in ids and p.requires_grad}
 
 
-def param_groups(params: dict[str, torch.nn.Parameter], weight_decay: float) -> list[dict]:
-    """No weight decay on biases, norms and tokens (ndim < 2)."""
-    params = list(params.values())
-    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+def param_groups(params: dict[str, torch.nn.Parameter], weight_decay: float,
+                 named_biases: bool = False) -> list[dict]:
+    """No weight decay on biases, norms and tokens (ndim < 2); with ``named_biases`` none on any parameter
+    named ``*.bias`` either, as timm's ``add_weight_decay`` (MAGE's (1, 1, vocab) MLM bias). Unlearning
+    keeps ndim < 2 alone, the rule its recorded results were made with."""
+    exempt = {name for name, p in params.items() if p.ndim < 2 or (named_biases and name.endswith(".bias"))}
+    return [{"params": [p for n, p in params.items() if n not in exempt], "weight_decay": weight_decay},
+            {"params": [p for n, p in params.items() if n in exempt], "weight_decay": 0.0}]
 
 
 def _rank_world() -> tuple[int, int]:
