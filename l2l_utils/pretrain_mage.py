@@ -231,5 +231,6 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
             "train_seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(device) if on_gpu else str(device), "augment_images": augment_images,
-            "filled_context": filled_context, "reference_optimiser": reference_optimiser, "loss_curve": curve.points, "held_out_curve": held_out_curve}
+            "filled_context": filled_context, "reference_optimiser": reference_optimiser, "loss_curve": curve.points,
+            "held_out_curve": held_out_curve}
     return gen.eval().cpu(), meta

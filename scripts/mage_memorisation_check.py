@@ -4,8 +4,9 @@ A sanity check of the inpainting path (filled context, token margin, MaskGIT dec
 generalisation: a fresh ``tiny`` transformer is trained (``pretrain_mage``, ``--filled-context``, the
 card's recipe otherwise) over the shipped tokenizer on ``--images`` training images only, long enough
 to learn them by heart, and then fills the centre r = 1/2 hole of those same images and of as many test
-images. On the seen images the fills should approach the hole's true tokens (a perfect transformer);
-if they do not, the decoding path loses what the transformer knows. The gap between the two sets is
+images. On the seen images the fills should approach the hole's true tokens (a perfect transformer).
+If they do not, the hole-token NLL on them tells why: low, the decoding path loses what the transformer
+knows; high, the transformer has not learnt them. The gap between the two sets is
 what the shipped model's ~3,000 images would have to close by generalising.
 Writes ``results/pretraining/mage_memorisation.json`` and ``figures/pretraining/mage_memorisation.png``.
 
