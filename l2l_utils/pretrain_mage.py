@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from l2l_utils.data import ImageDataset
 from l2l_utils.masks import make_mask
 from l2l_utils.metrics.classifier import DomainClassifier, feature_distance
-from l2l_utils.models.mage import MAGEGenerator, build_mage
+from l2l_utils.models.mage import SCALED_INIT, MAGEGenerator, build_mage
 from l2l_utils.models.vqgan import VQModel, build_vqgan
 from l2l_utils.pretrain import LossCurve, augment, cosine_lr, train_step
 from l2l_utils.unlearn.loop import param_groups
@@ -157,7 +157,8 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
                   batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.05, warmup: int = 200,
                   seed: int = 0, log_every: int = 50, init: MAGEGenerator | None = None, device: str = "cpu",
                   augment_images: bool = False, held_out: ImageDataset | None = None, held_out_every: int = 1000,
-                  filled_context: bool = False, reference_optimiser: bool = False) -> tuple[MAGEGenerator, dict]:
+                  filled_context: bool = False, reference_optimiser: bool = False,
+                  scaled_init: bool = False) -> tuple[MAGEGenerator, dict]:
     """Train MAGE's token transformer over the frozen tokenizer ``vq`` (its weights are copied in).
     ``init``: continue from this model's transformer instead (a new optimiser and learning-rate schedule).
     ``device``: where the steps run (the draws stay on the seeded CPU generator); the model returns on the CPU.
@@ -170,10 +171,14 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     filled (:meth:`MAGEGenerator.context_tokens`), what inpainting feeds the transformer, instead of the
     whole image's; the targets stay the whole image's tokens. ``reference_optimiser``: as MAGE's
     ``main_pretrain.py``, no weight decay on biases and norm weights (timm's ``add_weight_decay``) and the
-    gradient norm clipped at 3; False (the shipped models' recipe): decay on every weight, no clipping."""
+    gradient norm clipped at 3; False (the shipped models' recipe): decay on every weight, no clipping.
+    ``scaled_init``: a new transformer starts from ``models.mage.SCALED_INIT`` instead of the reference's
+    initial scales (the shipped models' recipe)."""
+    if scaled_init and init is not None:
+        raise ValueError("scaled_init sets the initial weights of a new transformer; init continues a trained one")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    gen = init if init is not None else MAGEGenerator(build_mage(config))
+    gen = init if init is not None else MAGEGenerator(build_mage(config, **(SCALED_INIT if scaled_init else {})))
     m = gen.mage
     m.vqgan.load_state_dict(vq.state_dict())
     if held_out is not None:
@@ -231,6 +236,7 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
             "warmup": warmup, "seed": seed, "train_images": len(train), "token_views": list(EVAL_TASKS),
             "train_seconds": round(time.time() - start, 1),
             "device": torch.cuda.get_device_name(device) if on_gpu else str(device), "augment_images": augment_images,
-            "filled_context": filled_context, "reference_optimiser": reference_optimiser, "loss_curve": curve.points,
+            "filled_context": filled_context, "reference_optimiser": reference_optimiser,
+            "scaled_init": scaled_init, "loss_curve": curve.points,
             "held_out_curve": held_out_curve}
     return gen.eval().cpu(), meta

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reference-optimiser", action="store_true",
                     help="MAGE main_pretrain.py's optimiser details (see pretrain_mage); default: the shipped recipe")
+    ap.add_argument("--scaled-init", action="store_true",
+                    help="start the transformer from models.mage.SCALED_INIT; default: the reference's scales")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(PROJECT_ROOT / "results" / "pretraining" / "mage_memorisation.json"))
     ap.add_argument("--figure", default=str(PROJECT_ROOT / "figures" / "pretraining" / "mage_memorisation.png"))
@@ -63,7 +65,7 @@ def main():
     tokenizer = load_mage_checkpoint(args.checkpoint, "tiny").mage.vqgan
     start = time.time()
     gen, meta = pretrain_mage(seen, tokenizer, "tiny", steps=args.steps, seed=args.seed, filled_context=True,
-                              reference_optimiser=args.reference_optimiser)
+                              reference_optimiser=args.reference_optimiser, scaled_init=args.scaled_init)
     log_frequencies = hole_token_log_frequencies(gen, seen, TASK)
     results, rows = {}, {}
     for name, images in (("seen", seen), ("unseen", unseen)):
@@ -83,8 +85,8 @@ def main():
     matplotlib.use("Agg")
     from l2l_utils.plots import image_grid
     os.makedirs(os.path.dirname(args.figure), exist_ok=True)
-    optimiser = ", reference optimiser" if args.reference_optimiser else ""
-    image_grid(rows, n=8, title=f"a tiny MAGE trained on {args.images} images only ({args.steps} steps{optimiser}): "
+    recipe = (", reference optimiser" if args.reference_optimiser else "") + (", scaled init" if args.scaled_init else "")
+    image_grid(rows, n=8, title=f"a tiny MAGE trained on {args.images} images only ({args.steps} steps{recipe}): "
                                 f"centre hole r=1/2 of those images and of test images, seed {args.seed}"
                ).savefig(args.figure, dpi=100, bbox_inches="tight", metadata={"Software": None})
 

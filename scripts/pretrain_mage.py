@@ -32,7 +32,7 @@ public layout); `{tokenizer}` is the tokenizer alone (flat state dict).
 | --- | --- | --- |
 | parameters | {vq_params:,} | {mage_params:,} (without the tokenizer) |
 | data | `data/clipart64.npz` train split, {vq[train_images]} images, all 12 classes | {mage_data}, + mirror images |
-| objective | {vq[recon_loss]} reconstruction + VQ loss (beta 0.25), dead codes re-seeded every 100 steps; {vq_perceptual} | masked-token CE (label smoothing 0.1); masks: MAGE truncated-normal ratio or an evaluated view {mage[token_views]} |
+| objective | {vq[recon_loss]} reconstruction + VQ loss (beta 0.25), dead codes re-seeded every 100 steps; {vq_perceptual} | masked-token CE (label smoothing 0.1); masks: MAGE truncated-normal ratio or an evaluated view {mage[token_views]}{mage_init_note} |
 | augmentation | horizontal flip, translation by up to 4 px | {mage_augmentation} |
 | optimiser | Adam (0.5, 0.9), lr {vq[lr]}, {vq[warmup]} warm-up, cosine | AdamW (0.9, 0.95), lr {mage[lr]}, wd {mage[weight_decay]}{mage_optimiser_note}, {mage[warmup]} warm-up, cosine |
 | steps x batch | {vq[steps]} x {vq[batch_size]} | {mage_stages} (each stage a new optimiser and schedule) |
@@ -216,6 +216,9 @@ def main():
     ap.add_argument("--reference-optimiser", action="store_true",
                     help="MAGE main_pretrain.py's optimiser details: no weight decay on biases and norms, gradient "
                          "norm clipped at 3 (see pretrain_mage; the shipped transformers were trained without)")
+    ap.add_argument("--scaled-init", action="store_true",
+                    help="a new transformer starts from models.mage.SCALED_INIT (see there; the shipped transformers "
+                         "start from the reference's scales)")
     ap.add_argument("--unlabelled", action="store_true",
                     help="train the transformer on the train split plus data/clipart64_unlabelled.npz "
                          "(scripts/build_embedded_data.py --unlabelled); the tokenizer keeps the train split")
@@ -236,7 +239,8 @@ def main():
     train, test = load_clipart("train"), load_clipart("test")
     mage_train = (ImageDataset.concat([train, load_clipart_unlabelled()], "clipart64/train+unlabelled")
                   if args.unlabelled else train)
-    transformer_options = dict(lr=args.mage_lr, reference_optimiser=args.reference_optimiser, device=args.device,
+    transformer_options = dict(lr=args.mage_lr, reference_optimiser=args.reference_optimiser,
+                               scaled_init=args.scaled_init, device=args.device,
                                augment_images=args.augment_images, filled_context=args.filled_context,
                                held_out=test if args.held_out_every else None,
                                held_out_every=args.held_out_every)
@@ -304,6 +308,7 @@ def main():
                 f"`perceptual_classifier_clipart.pt` (seed {vq_meta['perceptual_net']['seed']}, not the judge below); "
                 "no GAN loss" if vq_meta.get("perceptual_weight") else
                 "**no perceptual / GAN loss** (no weights offline)",
+                mage_init_note="; started from `models.mage.SCALED_INIT`" if stages[0].get("scaled_init") else "",
                 mage_optimiser_note=" (none on biases and norms), gradient norm clipped at 3"
                 if mage_meta.get("reference_optimiser") else "",
                 vq_params=sum(p.numel() for p in vq.parameters()),

@@ -213,3 +213,34 @@ def test_token_grid_and_regenerated_hole_per_config(config, grid, regenerated):
     assert hole_tokens(mask, downsample, margin=1).shape == (1, grid * grid)
     assert int(hole_tokens(mask, downsample, margin=1).sum()) == regenerated
     assert int(hole_tokens(mask, downsample, margin=0).sum()) == (grid // 2) ** 2
+
+
+def test_the_scaled_init_changes_only_the_word_and_decoder_position_scales_and_separates_the_hole_positions():
+    from l2l_utils.models.mage import SCALED_INIT
+    models = {}
+    for name, init in (("reference", {}), ("scaled", SCALED_INIT)):
+        torch.manual_seed(0)
+        models[name] = build_mage("tiny", **init)
+    reference, scaled = (dict(models[k].named_parameters()) for k in ("reference", "scaled"))
+    changed = {"token_emb.word_embeddings.weight": SCALED_INIT["word_init_std"],
+               "decoder_pos_embed_learned": SCALED_INIT["decoder_pos_init_std"]}
+    for name, p in reference.items():
+        if name in changed:  # the same draws, rescaled: the seeded stream is not shifted
+            torch.testing.assert_close(scaled[name], p * changed[name] / 0.02)
+            assert scaled[name].std().item() == pytest.approx(changed[name], rel=0.05)
+        else:
+            assert torch.equal(scaled[name], p), name
+    # What the decoder's first block sees at the 36 hole positions of a centre r = 1/2 hole: every one is
+    # the class token's vector plus its position, so at the reference's scale they are nearly one vector;
+    # at the scaled one content and position are level, cosine ~1/2 between independent positions.
+    gen = MAGEGenerator(models["reference"])
+    hole = gen.token_mask(center_hole(64, 0.5), 1)[0]
+    for name, model in models.items():
+        model.eval()  # no dropout
+        latent = model.forward_encoder(model.input_tokens(torch.zeros(1, model.seq_len, dtype=torch.long),
+                                                          hole.unsqueeze(0).float()))
+        x = model.decoder_embed(latent)[:, :1] + model.decoder_pos_embed_learned[:, 1:][:, hole]
+        x = model.decoder_blocks[0].norm1(x)[0]
+        cos = torch.nn.functional.cosine_similarity(x.unsqueeze(0), x.unsqueeze(1), dim=-1)
+        off_diagonal = cos[~torch.eye(len(x), dtype=torch.bool)]
+        assert (off_diagonal.min() > 0.99) if name == "reference" else (off_diagonal.mean() < 0.75), name

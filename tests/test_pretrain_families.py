@@ -316,3 +316,16 @@ def test_mage_memorisation_check_scores_the_images_it_trained_on_and_as_many_tes
     unseen = result["results"]["unseen"]
     assert unseen["model_nll"] != pytest.approx(result["results"]["seen"]["model_nll"])
     assert unseen["hole_mse_true_tokens"] < unseen["hole_mse_mage"]  # a perfect transformer beats the shipped one
+
+
+def test_scaled_init_starts_a_new_transformer_from_the_scaled_scales_and_refuses_a_trained_one(monkeypatch):
+    from l2l_utils.models.mage import SCALED_INIT
+    data, vq = synthetic_dataset(n_per_class=2, size=64), build_vqgan("tiny").eval().requires_grad_(False)
+    built = []
+    monkeypatch.setattr(pretrain_mage_module, "build_mage", lambda config, **init: built.append(init) or
+                        build_mage(config, **init))
+    for scaled in (False, True):
+        _, meta = pretrain_mage(data, vq, steps=1, batch_size=4, warmup=1, scaled_init=scaled)
+        assert meta["scaled_init"] is scaled and built[-1] == (SCALED_INIT if scaled else {})
+    with pytest.raises(ValueError, match="new transformer"):
+        pretrain_mage(data, vq, steps=1, init=MAGEGenerator(build_mage("tiny")), scaled_init=True)

@@ -52,6 +52,14 @@ CONFIGS = {
 }
 MAX_POSITIONS = 256 + 1  # hard-coded in the reference: 16x16 tokens + the class token
 DROPOUT = 0.1  # token embedding, attention and MLP dropout of the reference
+# Initial scales for models trained for thousands of steps, not the reference's 1,600 ImageNet epochs
+# (ours; the reference draws both at std 0.02). The decoder sees every hole position as the same vector,
+# the class token's (norm ~ sqrt(D)), plus its learned position: at std 0.02 that is ~2 % of it, so the
+# hole's positions look alike after LayerNorm and are filled alike (colour blobs) until training has grown
+# the positions; at std 1 position and content start level. The MLM head scores against the detached
+# word embeddings, so its logits scale with D * std^2, 6x smaller at D = 128 than at 768: std 0.1 lets
+# the tiny model's predictions sharpen (scripts/mage_memorisation_check.py --scaled-init; README).
+SCALED_INIT = dict(word_init_std=0.1, decoder_pos_init_std=1.0)
 
 
 class Attention(nn.Module):
@@ -98,14 +106,14 @@ class Block(nn.Module):
 class TokenEmbedding(nn.Module):
     """BERT embeddings: word + learned position, LayerNorm (eps 1e-6), dropout."""
 
-    def __init__(self, vocab_size: int, dim: int):
+    def __init__(self, vocab_size: int, dim: int, word_init_std: float = 0.02):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, dim)
         self.position_embeddings = nn.Embedding(MAX_POSITIONS, dim)
         self.LayerNorm = nn.LayerNorm(dim, eps=1e-6)
         self.dropout = nn.Dropout(DROPOUT)
         self.register_buffer("position_ids", torch.arange(MAX_POSITIONS).expand(1, -1).clone())
-        nn.init.normal_(self.word_embeddings.weight, std=0.02)
+        nn.init.normal_(self.word_embeddings.weight, std=word_init_std)
         nn.init.normal_(self.position_embeddings.weight, std=0.02)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -142,7 +150,11 @@ class MaskedGenerativeEncoderViT(nn.Module):
     def __init__(self, img_size=256, patch_size=16, in_chans=3, embed_dim=1024, depth=24, num_heads=16,
                  decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.0,
                  mask_ratio_min=0.5, mask_ratio_max=1.0, mask_ratio_mu=0.55, mask_ratio_std=0.25,
-                 vqgan: str | dict = "maskgit_f16_1024"):
+                 vqgan: str | dict = "maskgit_f16_1024", word_init_std: float = 0.02,
+                 decoder_pos_init_std: float = 0.02):
+        """``word_init_std`` and ``decoder_pos_init_std``: the initial scale of the word embeddings (which
+        the MLM head also scores against) and of the decoder's learned positions; 0.02, the reference's,
+        by default (see ``SCALED_INIT`` for the tiny models)."""
         super().__init__()
         self.vqgan: VQModel = build_vqgan(vqgan).requires_grad_(False)
         if self.vqgan.downsample_factor != patch_size:
@@ -152,7 +164,7 @@ class MaskedGenerativeEncoderViT(nn.Module):
         vocab_size = self.codebook_size + 1000 + 1
         self.fake_class_label = self.codebook_size + 1100 - 1024
         self.mask_token_label = vocab_size - 1
-        self.token_emb = TokenEmbedding(vocab_size, embed_dim)
+        self.token_emb = TokenEmbedding(vocab_size, embed_dim, word_init_std)
         self.mask_ratio_min, self.mask_ratio_max = mask_ratio_min, mask_ratio_max
         self.mask_ratio_mu, self.mask_ratio_std = mask_ratio_mu, mask_ratio_std
 
@@ -175,13 +187,14 @@ class MaskedGenerativeEncoderViT(nn.Module):
         self.decoder_norm = nn.LayerNorm(decoder_embed_dim, eps=1e-6)
         self.decoder_pred = nn.Linear(decoder_embed_dim, patch_size ** 2 * in_chans)
         self.mlm_layer = MlmLayer(decoder_embed_dim, embed_dim, vocab_size)
-        self._init_weights()
+        self._init_weights(decoder_pos_init_std)
 
-    def _init_weights(self):
+    def _init_weights(self, decoder_pos_init_std: float):
         w = self.patch_embed.proj.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        for p in (self.cls_token, self.mask_token, self.decoder_pos_embed_learned):
-            nn.init.normal_(p, std=0.02)
+        for p, std in ((self.cls_token, 0.02), (self.mask_token, 0.02),
+                       (self.decoder_pos_embed_learned, decoder_pos_init_std)):
+            nn.init.normal_(p, std=std)
         init_vit_weights(m for name, m in self.named_modules() if not name.startswith("vqgan"))
 
     @property
@@ -309,8 +322,9 @@ def decode_step(model: MaskedGenerativeEncoderViT, cur_ids: torch.Tensor, step: 
             "mask_ratio": mask_ratio, "temperature": temperature}
 
 
-def build_mage(config: str | dict) -> MaskedGenerativeEncoderViT:
-    return MaskedGenerativeEncoderViT(**resolve_config(config, CONFIGS, "MAGE"))
+def build_mage(config: str | dict, **init) -> MaskedGenerativeEncoderViT:
+    """``init``: ``word_init_std`` / ``decoder_pos_init_std`` (e.g. ``**SCALED_INIT``)."""
+    return MaskedGenerativeEncoderViT(**resolve_config(config, CONFIGS, "MAGE"), **init)
 
 
 def hole_tokens(mask: torch.Tensor, downsample: int, margin: int) -> torch.Tensor:
