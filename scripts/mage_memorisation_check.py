@@ -85,7 +85,8 @@ def main():
     matplotlib.use("Agg")
     from l2l_utils.plots import image_grid
     os.makedirs(os.path.dirname(args.figure), exist_ok=True)
-    recipe = (", reference optimiser" if args.reference_optimiser else "") + (", scaled init" if args.scaled_init else "")
+    recipe = ((", reference optimiser" if args.reference_optimiser else "")
+              + (", scaled init" if args.scaled_init else ""))
     image_grid(rows, n=8, title=f"a tiny MAGE trained on {args.images} images only ({args.steps} steps{recipe}): "
                                 f"centre hole r=1/2 of those images and of test images, seed {args.seed}"
                ).savefig(args.figure, dpi=100, bbox_inches="tight", metadata={"Software": None})
