@@ -216,7 +216,7 @@ def test_token_grid_and_regenerated_hole_per_config(config, grid, regenerated):
 
 
 def test_the_scaled_init_changes_only_the_word_and_decoder_position_scales_and_separates_the_hole_positions():
-    from l2l_utils.models.mage import SCALED_INIT
+    from l2l_utils.models.mage import INIT_STD, SCALED_INIT
     models = {}
     for name, init in (("reference", {}), ("scaled", SCALED_INIT)):
         torch.manual_seed(0)
@@ -226,7 +226,7 @@ def test_the_scaled_init_changes_only_the_word_and_decoder_position_scales_and_s
                "decoder_pos_embed_learned": SCALED_INIT["decoder_pos_init_std"]}
     for name, p in reference.items():
         if name in changed:  # the same draws, rescaled: the seeded stream is not shifted
-            torch.testing.assert_close(scaled[name], p * changed[name] / 0.02)
+            torch.testing.assert_close(scaled[name], p * changed[name] / INIT_STD)
             assert scaled[name].std().item() == pytest.approx(changed[name], rel=0.05)
         else:
             assert torch.equal(scaled[name], p), name

@@ -52,9 +52,10 @@ CONFIGS = {
 }
 MAX_POSITIONS = 256 + 1  # hard-coded in the reference: 16x16 tokens + the class token
 DROPOUT = 0.1  # token embedding, attention and MLP dropout of the reference
+INIT_STD = 0.02  # the reference's initial std of embeddings, positions, [CLS] and [MASK]
 # Initial scales for models trained for thousands of steps, not the reference's 1,600 ImageNet epochs
-# (ours; the reference draws both at std 0.02). The decoder sees every hole position as the same vector,
-# the class token's (norm ~ sqrt(D)), plus its learned position: at std 0.02 that is ~2 % of it, so the
+# (ours; the reference draws both at INIT_STD). The decoder sees every hole position as the same vector,
+# the class token's (norm ~ sqrt(D)), plus its learned position: at INIT_STD that is ~2 % of it, so the
 # hole's positions look alike after LayerNorm and are filled alike (colour blobs) until training has grown
 # the positions; at std 1 position and content start level. The MLM head scores against the detached
 # word embeddings, so its logits scale with D * std^2, 6x smaller at D = 128 than at 768: std 0.1 lets
@@ -106,7 +107,7 @@ class Block(nn.Module):
 class TokenEmbedding(nn.Module):
     """BERT embeddings: word + learned position, LayerNorm (eps 1e-6), dropout."""
 
-    def __init__(self, vocab_size: int, dim: int, word_init_std: float = 0.02):
+    def __init__(self, vocab_size: int, dim: int, word_init_std: float = INIT_STD):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, dim)
         self.position_embeddings = nn.Embedding(MAX_POSITIONS, dim)
@@ -114,7 +115,7 @@ class TokenEmbedding(nn.Module):
         self.dropout = nn.Dropout(DROPOUT)
         self.register_buffer("position_ids", torch.arange(MAX_POSITIONS).expand(1, -1).clone())
         nn.init.normal_(self.word_embeddings.weight, std=word_init_std)
-        nn.init.normal_(self.position_embeddings.weight, std=0.02)
+        nn.init.normal_(self.position_embeddings.weight, std=INIT_STD)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         pos = self.position_embeddings(self.position_ids[:, :ids.shape[1]])
@@ -150,11 +151,11 @@ class MaskedGenerativeEncoderViT(nn.Module):
     def __init__(self, img_size=256, patch_size=16, in_chans=3, embed_dim=1024, depth=24, num_heads=16,
                  decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16, mlp_ratio=4.0,
                  mask_ratio_min=0.5, mask_ratio_max=1.0, mask_ratio_mu=0.55, mask_ratio_std=0.25,
-                 vqgan: str | dict = "maskgit_f16_1024", word_init_std: float = 0.02,
-                 decoder_pos_init_std: float = 0.02):
+                 vqgan: str | dict = "maskgit_f16_1024", word_init_std: float = INIT_STD,
+                 decoder_pos_init_std: float = INIT_STD):
         """``word_init_std`` and ``decoder_pos_init_std``: the initial scale of the word embeddings (which
-        the MLM head also scores against) and of the decoder's learned positions; 0.02, the reference's,
-        by default (see ``SCALED_INIT`` for the tiny models)."""
+        the MLM head also scores against) and of the decoder's learned positions; the reference's
+        ``INIT_STD`` by default (see ``SCALED_INIT`` for the tiny models)."""
         super().__init__()
         self.vqgan: VQModel = build_vqgan(vqgan).requires_grad_(False)
         if self.vqgan.downsample_factor != patch_size:
@@ -192,7 +193,7 @@ class MaskedGenerativeEncoderViT(nn.Module):
     def _init_weights(self, decoder_pos_init_std: float):
         w = self.patch_embed.proj.weight.data
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        for p, std in ((self.cls_token, 0.02), (self.mask_token, 0.02),
+        for p, std in ((self.cls_token, INIT_STD), (self.mask_token, INIT_STD),
                        (self.decoder_pos_embed_learned, decoder_pos_init_std)):
             nn.init.normal_(p, std=std)
         init_vit_weights(m for name, m in self.named_modules() if not name.startswith("vqgan"))
