@@ -59,7 +59,7 @@ INIT_STD = 0.02  # the reference's initial std of embeddings, positions, [CLS] a
 # hole's positions look alike after LayerNorm and are filled alike (colour blobs) until training has grown
 # the positions; at std 1 position and content start level. The MLM head scores against the detached
 # word embeddings, so its logits scale with D * std^2, 6x smaller at D = 128 than at 768: std 0.1 lets
-# the tiny model's predictions sharpen (scripts/mage_memorisation_check.py --scaled-init; README).
+# the tiny model's predictions sharpen (scripts/mage_memorisation_check.py --scaled-init; docs/mage_tiny.md).
 SCALED_INIT = dict(word_init_std=0.1, decoder_pos_init_std=1.0)
 
 
