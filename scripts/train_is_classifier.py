@@ -6,7 +6,9 @@ the in-project substitute (see l2l_utils/metrics/classifier.py). Usage:
     python scripts/train_is_classifier.py [--epochs 25] [--seed 0]
 
 Writes checkpoints/is_classifier_clipart.pt ({"state_dict", "class_names", "meta"}) atomically and
-checkpoints/is_classifier_clipart.md. CPU, 2 threads, a few minutes.
+checkpoints/is_classifier_clipart.md. CPU, 2 threads, a few minutes. The same recipe trains the
+perceptual-loss network (``--purpose perceptual --seed 1``) and the judge of the tiny MAGE's positive
+control (``--purpose judge --data fashion_mnist64``).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from l2l_utils.data import load_clipart  # noqa: E402
+from l2l_utils.data import load_clipart, load_fashion_mnist64  # noqa: E402
 from l2l_utils.metrics.classifier import DEFAULT_CHECKPOINT, DomainClassifier, accuracy  # noqa: E402
 
 
@@ -35,10 +37,18 @@ def augment(x: torch.Tensor, g: torch.Generator, pad: int = 6) -> torch.Tensor:
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
-def train(epochs: int, seed: int, batch_size: int, lr: float) -> tuple[DomainClassifier, dict]:
+# Datasets a classifier can be trained on: the clip-art (the IS_domain and perceptual networks) and
+# Fashion-MNIST drawn like it (the judge of scripts/mage_positive_control.py).
+DATASETS = {"clipart": (load_clipart, "data/clipart64.npz (train/test splits of l2l_utils.data.load_clipart)"),
+            "fashion_mnist64": (load_fashion_mnist64, "data/fashion_mnist.npz as l2l_utils.data.load_fashion_mnist64 "
+                                                      "draws it (dark on white, 64 px)")}
+
+
+def train(epochs: int, seed: int, batch_size: int, lr: float, data: str = "clipart") -> tuple[DomainClassifier, dict]:
     torch.manual_seed(seed)  # weight init
     g = torch.Generator().manual_seed(seed)  # batch order and augmentation
-    train_set, test_set = load_clipart("train"), load_clipart("test")
+    load, provenance = DATASETS[data]
+    train_set, test_set = load("train"), load("test")
     model = DomainClassifier(num_classes=len(train_set.class_names))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     steps = epochs * -(-len(train_set) // batch_size)
@@ -67,7 +77,7 @@ def train(epochs: int, seed: int, batch_size: int, lr: float) -> tuple[DomainCla
         "test_accuracy": accuracy(model, test_set.images, test_set.labels),
         "n_train": len(train_set), "n_test": len(test_set),
         "num_params": sum(p.numel() for p in model.parameters()),
-        "data": "data/clipart64.npz (train/test splits of l2l_utils.data.load_clipart)",
+        "dataset": data, "data": provenance,
         "torch": str(torch.__version__), "threads": torch.get_num_threads(), "machine": platform.machine(),
     }
     return model, {"class_names": train_set.class_names, "meta": meta}
@@ -94,6 +104,11 @@ not comparable with published IS values.""",
 `pretrain_vqgan(perceptual=...)`), standing in for LPIPS's VGG, whose ImageNet weights are not offline.
 The IS_domain classifier's recipe with another seed, so that the tokenizer is not trained against the
 classifier that later judges it (the two still share architecture and data).""",
+    "judge": """# Judge of the tiny MAGE's positive control: `{name}`
+
+**Purpose.** Says how often a filled Fashion-MNIST image is still put in its class
+(`evaluate.recognisability` in `scripts/mage_positive_control.py`), as `is_classifier_clipart.pt` does for the
+clip-art. Not an IS classifier of any profile.""",
 }
 
 
@@ -113,7 +128,7 @@ def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
 | Train accuracy | {m['train_accuracy']:.4f} |
 | **Test accuracy** | **{m['test_accuracy']:.4f}** |
 
-Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{"" if purpose == "is" else f" --purpose {purpose} --out checkpoints/{ckpt.name}"}`.
+Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{"" if purpose == "is" else f" --purpose {purpose} --data {m['dataset']} --out checkpoints/{ckpt.name}"}`.
 Load: `l2l_utils.metrics.load_is_classifier({"" if purpose == "is" else f'"checkpoints/{ckpt.name}"'})`. The test suite re-computes the test accuracy from
 this checkpoint and checks it against the value stored in its `meta`.
 """
@@ -127,9 +142,10 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--purpose", choices=sorted(PURPOSES), default="is", help="what the card says the model is for")
+    p.add_argument("--data", choices=sorted(DATASETS), default="clipart")
     args = p.parse_args()
     torch.set_num_threads(2)
-    model, info = train(args.epochs, args.seed, args.batch_size, args.lr)
+    model, info = train(args.epochs, args.seed, args.batch_size, args.lr, args.data)
     write_checkpoint(model, info, args.out)
     args.out.with_suffix(".md").write_text(model_card(info, args.out, args.purpose))
     print(f"test accuracy {info['meta']['test_accuracy']:.4f}; wrote {args.out}")

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from l2l_utils.data import (ClassSplit, DataError, load_clipart, load_clipart_unlabelled, load_fashion_mnist,
-                            synthetic_dataset, verify_checksum, DATA_DIR)
+                            load_fashion_mnist64, synthetic_dataset, verify_checksum, DATA_DIR)
 
 
 def test_clipart_shapes_and_ranges():
@@ -24,6 +24,14 @@ def test_fashion_mnist_padded_to_32():
     assert fm.images.shape[1:] == (3, 32, 32)
     assert fm.images[:, :, :2, :].abs().max() == 0  # the padding is zero
     assert torch.bincount(fm.labels).tolist() == [500] * 10
+
+
+def test_fashion_mnist64_is_the_padded_set_inverted_and_doubled():
+    fm, fm64 = load_fashion_mnist("test"), load_fashion_mnist64("test")
+    assert fm64.images.shape[1:] == (3, 64, 64) and torch.equal(fm64.labels, fm.labels)
+    assert fm64.images[:, :, :3, :].min() == 1  # white padding, as the clip-art (its 4th row blends with the image)
+    # Upsampling x2 keeps each image's mean brightness (up to the clamp): it is the inverted one's
+    assert torch.allclose(fm64.images.mean((1, 2, 3)), 1 - fm.images.mean((1, 2, 3)), atol=2e-3)
 
 
 def test_checksum_mismatch_is_a_clear_error(tmp_path):

@@ -329,3 +329,47 @@ def test_scaled_init_starts_a_new_transformer_from_the_scaled_scales_and_refuses
         assert meta["scaled_init"] is scaled and built[-1] == (SCALED_INIT if scaled else {})
     with pytest.raises(ValueError, match="new transformer"):
         pretrain_mage(data, vq, steps=1, init=MAGEGenerator(build_mage("tiny")), scaled_init=True)
+
+
+def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_a_tokenizer_when_told(monkeypatch, tmp_path,
+                                                                                                 project_module):
+    from l2l_utils.data import load_fashion_mnist64
+    from l2l_utils.evaluate import judged_accuracy
+    from l2l_utils.metrics.classifier import DomainClassifier
+    script = project_module("scripts", "mage_positive_control")
+    torch.manual_seed(0)
+    judge = tmp_path / "judge.pt"  # an untrained judge: the wiring is tested, not its skill
+    torch.save({"state_dict": DomainClassifier(num_classes=10).state_dict(), "class_names": [str(c) for c in range(10)],
+                "meta": {}}, judge)
+    trained = []
+
+    def recording_pretrain_mage(data, tokenizer, config, **kwargs):
+        trained.append((data, tokenizer, kwargs))
+        return pretrain_mage(data, tokenizer, config, **{**kwargs, "batch_size": 4, "warmup": 1})
+    monkeypatch.setattr(script, "pretrain_mage", recording_pretrain_mage)
+    common = ["--judge", str(judge), "--train-images", "12", "--test-images", "60", "--mage-steps", "2", "--seed", "3"]
+    runs = {"first": common + ["--vq-steps", "2", "--checkpoint", str(tmp_path / "first.pt")],
+            "reused": common + ["--tokenizer-of", str(tmp_path / "first.pt"), "--scaled-init"]}
+    results = {}
+    for name, argv in runs.items():
+        out = tmp_path / f"{name}.json"
+        monkeypatch.setattr(sys, "argv", ["mage_positive_control.py", *argv, "--out", str(out),
+                                          "--figure", str(tmp_path / f"{name}.png")])
+        if name == "reused":  # the tokenizer comes from the first run's checkpoint, not from new training
+            monkeypatch.setattr(script, "pretrain_vqgan", lambda *a, **k: pytest.fail("trained a tokenizer"))
+        script.main()
+        results[name] = json.loads(out.read_text())
+        assert (tmp_path / f"{name}.png").is_file()
+    (seen, first_vq, first), (_, reused_vq, reused) = trained
+    g = torch.Generator().manual_seed(3)
+    train = load_fashion_mnist64("train")
+    assert torch.equal(seen.images, train.images[torch.randperm(len(train), generator=g)[:12].sort().values])
+    assert not first["scaled_init"] and reused["scaled_init"] and first["filled_context"]
+    assert all(torch.equal(a, b) for a, b in zip(first_vq.state_dict().values(), reused_vq.state_dict().values()))
+    test = load_fashion_mnist64("test")
+    test = test.subset(torch.randperm(len(test), generator=g)[:60].sort().values)
+    whole = judged_accuracy(load_is_classifier(judge), test.images, test.labels)
+    for result in results.values():
+        assert set(result["results"]) == set(EVAL_TASKS) and "colour_kept" not in result["tokenizer_reconstruction"]
+        assert {v["recognised"]["ground_truth"] for v in result["results"].values()} == {whole}
+    assert results["reused"]["vqgan_meta"]["reused_from"] == str(tmp_path / "first.pt")
