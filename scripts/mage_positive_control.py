@@ -71,6 +71,10 @@ def main():
     g = torch.Generator().manual_seed(args.seed)
     train = seeded_subset(load_fashion_mnist64("train"), args.train_images, g)
     test = seeded_subset(load_fashion_mnist64("test"), args.test_images, g)
+    if len(judge.class_names) != len(test.class_names):  # e.g. the clip-art's judge: its verdicts would mean nothing
+        raise SystemExit(f"--judge {args.judge} has {len(judge.class_names)} classes, the data "
+                         f"{len(test.class_names)}: train one with scripts/train_is_classifier.py "
+                         "--data fashion_mnist64 --purpose judge")
     start = time.time()
     if args.tokenizer_of:
         vq = load_mage_checkpoint(args.tokenizer_of, "tiny").mage.vqgan

@@ -373,3 +373,7 @@ def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_a_to
         assert set(result["results"]) == set(EVAL_TASKS) and "colour_kept" not in result["tokenizer_reconstruction"]
         assert {v["recognised"]["ground_truth"] for v in result["results"].values()} == {whole}
     assert results["reused"]["vqgan_meta"]["reused_from"] == str(tmp_path / "first.pt")
+    clipart_judge = str(CHECKPOINTS / "is_classifier_clipart.pt")
+    monkeypatch.setattr(sys, "argv", ["mage_positive_control.py", "--judge", clipart_judge])
+    with pytest.raises(SystemExit, match="has 12 classes, the data 10"):  # the clip-art's judge, before any training
+        script.main()
