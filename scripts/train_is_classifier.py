@@ -114,6 +114,9 @@ clip-art. Not an IS classifier of any profile.""",
 
 def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
     m = info["meta"]
+    options = ("" if purpose == "is" else f" --purpose {purpose}") + \
+        ("" if m["dataset"] == "clipart" else f" --data {m['dataset']}") + \
+        ("" if purpose == "is" else f" --out checkpoints/{ckpt.name}")  # the defaults left out
     return PURPOSES[purpose].format(name=ckpt.name) + f"""
 
 | | |
@@ -128,7 +131,7 @@ def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
 | Train accuracy | {m['train_accuracy']:.4f} |
 | **Test accuracy** | **{m['test_accuracy']:.4f}** |
 
-Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{"" if purpose == "is" else f" --purpose {purpose} --data {m['dataset']} --out checkpoints/{ckpt.name}"}`.
+Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{options}`.
 Load: `l2l_utils.metrics.load_is_classifier({"" if purpose == "is" else f'"checkpoints/{ckpt.name}"'})`. The test suite re-computes the test accuracy from
 this checkpoint and checks it against the value stored in its `meta`.
 """
