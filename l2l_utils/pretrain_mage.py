@@ -108,18 +108,23 @@ def reconstruction_quality(vq: VQModel, data: ImageDataset, batch_size: int = 25
 
 
 @torch.no_grad()
+def tokenize_all(tokenize, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """``tokenize`` (images -> (B, L) ids) over ``images`` in batches."""
+    return torch.cat([tokenize(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
 def hole_token_log_frequencies(gen: MAGEGenerator, train: ImageDataset, task: str = "center_0.5",
-                               batch_size: int = 256) -> torch.Tensor:
+                               ids: torch.Tensor | None = None) -> torch.Tensor:
     """Log-frequencies of the codes at the hole's token positions of ``task`` over ``train`` (add-1/2
     smoothed): the context-blind guess :func:`hole_token_nll` compares a model with. They depend on the
     tokenizer and the images counted only, which no unlearning method touches, so one table of them
-    serves every model over the same tokenizer."""
+    serves every model over the same tokenizer. ``ids``: ``train``'s tokens if already computed
+    (:func:`tokenize_all`), so that several tasks tokenize the images once."""
     m = gen.mage
     hole = gen.token_mask(make_mask(task, 1, gen.image_size), 1)[0]
-    counts = torch.full((m.codebook_size,), 0.5)
-    for i in range(0, len(train), batch_size):
-        counts += torch.bincount(m.tokenize(train.images[i:i + batch_size])[:, hole].flatten(),
-                                 minlength=m.codebook_size)
+    ids = tokenize_all(m.tokenize, train.images) if ids is None else ids
+    counts = 0.5 + torch.bincount(ids.cpu()[:, hole].flatten(), minlength=m.codebook_size)
     return (counts / counts.sum()).log()
 
 
@@ -145,12 +150,6 @@ def hole_token_nll(gen: MAGEGenerator, test: ImageDataset, log_frequencies: torc
         n += true.numel()
     return {"task": task, "hole_tokens": int(hole.sum()), "model_nll": nll / n, "marginal_ce": frequency_ce / n,
             "model_top1": correct / n}
-
-
-@torch.no_grad()
-def tokenize_all(tokenize, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """``tokenize`` (images -> (B, L) ids) over ``images`` in batches."""
-    return torch.cat([tokenize(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps: int = 3000,
@@ -181,9 +180,6 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
     gen = init if init is not None else MAGEGenerator(build_mage(config, **(SCALED_INIT if scaled_init else {})))
     m = gen.mage
     m.vqgan.load_state_dict(vq.state_dict())
-    if held_out is not None:
-        log_frequencies = hole_token_log_frequencies(gen, train)
-        held_out = ImageDataset(held_out.images.to(device), held_out.labels, held_out.class_names, held_out.name)
     n_sequences = 2 * len(train)  # every training image and its mirror image
     size = m.vqgan.downsample_factor * m.grid
     pixel_views = [make_mask(t, 1, size) for t in EVAL_TASKS]
@@ -193,6 +189,9 @@ def pretrain_mage(train: ImageDataset, vq: VQModel, config: str = "tiny", steps:
         ids = tokenize_all(m.tokenize, images).to(device)
         if filled_context:
             view_ids = [tokenize_all(lambda x: gen.context_tokens(x, v), images).to(device) for v in pixel_views]
+    if held_out is not None:
+        log_frequencies = hole_token_log_frequencies(gen, train, ids=None if augment_images else ids[:len(train)])
+        held_out = ImageDataset(held_out.images.to(device), held_out.labels, held_out.class_names, held_out.name)
     pixel_views = [v.to(device) for v in pixel_views]
     gen.to(device)
     held_out_curve = []

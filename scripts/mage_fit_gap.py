@@ -20,7 +20,7 @@ from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import load_clipart
 from l2l_utils.io import file_sha256
 from l2l_utils.models.mage import load_mage_checkpoint
-from l2l_utils.pretrain_mage import EVAL_TASKS, hole_token_log_frequencies, hole_token_nll
+from l2l_utils.pretrain_mage import EVAL_TASKS, hole_token_log_frequencies, hole_token_nll, tokenize_all
 
 MEASURES = ("model_nll", "model_top1", "marginal_ce")
 
@@ -46,8 +46,9 @@ def main():
     for path in args.checkpoints:
         gen = load_mage_checkpoint(path, args.config).eval()
         row = {"sha256": file_sha256(path)}
+        train_ids = tokenize_all(gen.mage.tokenize, train.images)
         for task in args.tasks:
-            frequencies = hole_token_log_frequencies(gen, train, task)
+            frequencies = hole_token_log_frequencies(gen, train, task, train_ids)
             scores = {name: hole_token_nll(gen, images, frequencies, task) for name, images in
                       (("train", seen), ("test", test))}
             row[task] = {name: {k: score[k] for k in MEASURES} for name, score in scores.items()}

@@ -30,21 +30,23 @@ from l2l_utils.masks import apply_mask
 from l2l_utils.metrics import load_is_classifier
 from l2l_utils.models.mage import load_mage_checkpoint
 from l2l_utils.pretrain_mage import (EVAL_TASKS, hole_token_log_frequencies, hole_token_nll, pretrain_mage,
-                                    pretrain_vqgan, reconstruction_quality)
+                                    pretrain_vqgan, reconstruction_quality, tokenize_all)
 
 
 def seeded_subset(data, n: int, g: torch.Generator):
     return data.subset(torch.randperm(len(data), generator=g)[:n].sort().values, f"{data.name}[{n}]")
 
 
-def score_task(gen, judge, train, test, task: str) -> tuple[dict, dict]:
-    """The card's measures of one view on ``test`` (seed 0), and the images for the grid."""
+def score_task(gen, judge, train, train_ids, test, task: str) -> tuple[dict, dict]:
+    """The card's measures of one view on ``test`` (seed 0), and the images for the grid. ``train_ids``:
+    the training images' tokens, for the positions' frequencies."""
     filled, masks = generate(gen, test.images, task, batch_size=256, seed=0)
     true = gen.true_token_fill(test.images, masks)
+    frequencies = hole_token_log_frequencies(gen, train, task, train_ids)
     scores = {"hole_mse_mage": hole_mse(filled, test.images, masks),
               "hole_mse_true_tokens": hole_mse(true, test.images, masks),
               "hole_mse_mean_fill": baseline_hole_mse(test.images, masks)["hole_mse_mean_fill"],
-              "token_nll": hole_token_nll(gen, test, hole_token_log_frequencies(gen, train, task), task),
+              "token_nll": hole_token_nll(gen, test, frequencies, task),
               "recognised": {**recognisability(judge, test, filled, masks),
                              "true_tokens": judged_accuracy(judge, true, test.labels)}}
     return scores, {"input": apply_mask(test.images, masks, 0.5), "MAGE fill": filled, "true tokens": true}
@@ -60,6 +62,8 @@ def main():
     ap.add_argument("--scaled-init", action="store_true",
                     help="start the transformer from models.mage.SCALED_INIT; default: the reference's scales")
     ap.add_argument("--tokenizer-of", help="an earlier run's --checkpoint: reuse its tokenizer, train none")
+    ap.add_argument("--resume", help="an earlier run's --checkpoint: train its transformer --mage-steps more "
+                                     "steps (a new optimiser and schedule) over its tokenizer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint", help="where to save the trained model (not shipped); default: not saved")
@@ -75,20 +79,28 @@ def main():
         raise SystemExit(f"--judge {args.judge} has {len(judge.class_names)} classes, the data "
                          f"{len(test.class_names)}: train one with scripts/train_is_classifier.py "
                          "--data fashion_mnist64 --purpose judge")
+    if args.resume and (args.tokenizer_of or args.scaled_init):
+        raise SystemExit("--resume continues a saved model: its tokenizer and initial scales are its own")
     start = time.time()
-    if args.tokenizer_of:
-        vq = load_mage_checkpoint(args.tokenizer_of, "tiny").mage.vqgan
-        vq_meta = torch.load(args.tokenizer_of, weights_only=True)["meta"]["vqgan"] | {"reused_from": args.tokenizer_of}
+    saved_path = args.tokenizer_of or args.resume
+    if saved_path:
+        saved, saved_meta = load_mage_checkpoint(saved_path, "tiny"), torch.load(saved_path, weights_only=True)["meta"]
+        vq = saved.mage.vqgan
+        vq_meta = saved_meta["vqgan"] | ({"reused_from": args.tokenizer_of} if args.tokenizer_of else {})
     else:
         vq, vq_meta = pretrain_vqgan(train, "tiny", steps=args.vq_steps, seed=args.seed)
     gen, mage_meta = pretrain_mage(train, vq, "tiny", steps=args.mage_steps, seed=args.seed, filled_context=True,
-                                   held_out=test, held_out_every=1000, scaled_init=args.scaled_init)
+                                   held_out=test, held_out_every=1000, scaled_init=args.scaled_init,
+                                   init=saved if args.resume else None)
+    stages = (saved_meta["mage"].pop("earlier_stages", []) + [saved_meta["mage"]] if args.resume else []) + [mage_meta]
+    mage_meta["earlier_stages"] = stages[:-1]
     if args.checkpoint:
         atomic_torch_save({"model": gen.mage.state_dict(), "config": "tiny",
                            "meta": {"vqgan": vq_meta, "mage": mage_meta}}, args.checkpoint)
     results, rows = {}, {}
+    train_ids = tokenize_all(gen.mage.tokenize, train.images)
     for task in EVAL_TASKS:
-        results[task], images = score_task(gen.eval(), judge, train, test, task)
+        results[task], images = score_task(gen.eval(), judge, train, train_ids, test, task)
         rows.update({f"{task}: {k}": v for k, v in images.items()})
         print(task, json.dumps(results[task]), flush=True)
     with torch.no_grad():
@@ -109,7 +121,9 @@ def main():
     pick = torch.stack([(test.labels == c).nonzero()[0, 0] for c in test.labels.unique()])  # one image a class
     grid = {name: images[pick] for name, images in rows.items() if "input" in name or "MAGE" in name}
     grid.update({"centre r=1/2: true tokens": rows["center_0.5: true tokens"][pick], "ground truth": test.images[pick]})
-    fig = image_grid(grid, n=len(pick), title=f"tiny MAGE trained on Fashion-MNIST (positive control), "
+    init = "scaled init" if stages[0]["scaled_init"] else "reference init"
+    fig = image_grid(grid, n=len(pick), title=f"tiny MAGE trained on Fashion-MNIST (positive control; {init}, "
+                                              f"{sum(st['steps'] for st in stages):,} steps), "
                                               f"held-out images, seed {args.seed}")
     os.makedirs(os.path.dirname(args.figure), exist_ok=True)
     fig.savefig(args.figure, dpi=110, bbox_inches="tight", metadata={"Software": None})

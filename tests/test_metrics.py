@@ -138,6 +138,17 @@ def test_committed_clipart_classifiers_reach_their_recorded_accuracy(path, seed)
     assert model.meta["test_accuracy"] > 0.5  # chance is 1/12
 
 
+@pytest.mark.parametrize("path, purpose", [(DEFAULT_CHECKPOINT, "is"), (PERCEPTUAL_CHECKPOINT, "perceptual")])
+def test_classifier_cards_regenerate_from_their_checkpoints_and_claim_a_check_only_for_shipped_ones(
+        path, purpose, project_module):
+    script = project_module("scripts", "train_is_classifier")
+    info = torch.load(path, weights_only=True)
+    assert script.model_card(info, path, purpose) == path.with_suffix(".md").read_text()
+    info["meta"]["dataset"] = "fashion_mnist64"  # the positive control's judge: trained, never committed
+    judge = script.model_card(info, path, "judge")
+    assert "--data fashion_mnist64" in judge and "no test re-checks" in judge and "re-computes" not in judge
+
+
 def test_feature_distance_is_zero_only_for_equal_images_and_leaves_the_network_as_it_was():
     torch.manual_seed(0)
     net = DomainClassifier().eval()

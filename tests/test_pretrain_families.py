@@ -331,8 +331,8 @@ def test_scaled_init_starts_a_new_transformer_from_the_scaled_scales_and_refuses
         pretrain_mage(data, vq, steps=1, init=MAGEGenerator(build_mage("tiny")), scaled_init=True)
 
 
-def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_a_tokenizer_when_told(monkeypatch, tmp_path,
-                                                                                                 project_module):
+def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_or_resumes_when_told(monkeypatch, tmp_path,
+                                                                                                project_module):
     from l2l_utils.data import load_fashion_mnist64
     from l2l_utils.evaluate import judged_accuracy
     from l2l_utils.metrics.classifier import DomainClassifier
@@ -344,28 +344,37 @@ def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_a_to
     trained = []
 
     def recording_pretrain_mage(data, tokenizer, config, **kwargs):
-        trained.append((data, tokenizer, kwargs))
+        init = kwargs["init"] and {k: v.clone() for k, v in kwargs["init"].mage.state_dict().items()}
+        trained.append((data, tokenizer, kwargs, init))
         return pretrain_mage(data, tokenizer, config, **{**kwargs, "batch_size": 4, "warmup": 1})
     monkeypatch.setattr(script, "pretrain_mage", recording_pretrain_mage)
     common = ["--judge", str(judge), "--train-images", "12", "--test-images", "60", "--mage-steps", "2", "--seed", "3"]
     runs = {"first": common + ["--vq-steps", "2", "--checkpoint", str(tmp_path / "first.pt")],
-            "reused": common + ["--tokenizer-of", str(tmp_path / "first.pt"), "--scaled-init"]}
+            "reused": common + ["--tokenizer-of", str(tmp_path / "first.pt"), "--scaled-init"],
+            "resumed": common + ["--resume", str(tmp_path / "first.pt")]}
     results = {}
     for name, argv in runs.items():
         out = tmp_path / f"{name}.json"
         monkeypatch.setattr(sys, "argv", ["mage_positive_control.py", *argv, "--out", str(out),
                                           "--figure", str(tmp_path / f"{name}.png")])
-        if name == "reused":  # the tokenizer comes from the first run's checkpoint, not from new training
+        if name != "first":  # the tokenizer comes from the first run's checkpoint, not from new training
             monkeypatch.setattr(script, "pretrain_vqgan", lambda *a, **k: pytest.fail("trained a tokenizer"))
         script.main()
         results[name] = json.loads(out.read_text())
         assert (tmp_path / f"{name}.png").is_file()
-    (seen, first_vq, first), (_, reused_vq, reused) = trained
+    (seen, first_vq, first, _), (_, reused_vq, reused, reused_init), (_, resumed_vq, resumed, resumed_init) = trained
     g = torch.Generator().manual_seed(3)
     train = load_fashion_mnist64("train")
     assert torch.equal(seen.images, train.images[torch.randperm(len(train), generator=g)[:12].sort().values])
     assert not first["scaled_init"] and reused["scaled_init"] and first["filled_context"]
-    assert all(torch.equal(a, b) for a, b in zip(first_vq.state_dict().values(), reused_vq.state_dict().values()))
+    for vq in (reused_vq, resumed_vq):
+        assert all(torch.equal(a, b) for a, b in zip(first_vq.state_dict().values(), vq.state_dict().values()))
+    saved = torch.load(tmp_path / "first.pt", weights_only=True)
+    assert reused_init is None and resumed_init.keys() == saved["model"].keys()  # resumed: the saved transformer
+    assert all(torch.equal(resumed_init[k], v) for k, v in saved["model"].items())
+    first_stage = {k: v for k, v in saved["meta"]["mage"].items() if k != "earlier_stages"}
+    assert results["resumed"]["mage_meta"]["earlier_stages"] == [first_stage]
+    assert results["first"]["mage_meta"]["earlier_stages"] == []
     test = load_fashion_mnist64("test")
     test = test.subset(torch.randperm(len(test), generator=g)[:60].sort().values)
     whole = judged_accuracy(load_is_classifier(judge), test.images, test.labels)
@@ -373,6 +382,10 @@ def test_mage_positive_control_trains_on_a_seeded_fashion_subset_and_reuses_a_to
         assert set(result["results"]) == set(EVAL_TASKS) and "colour_kept" not in result["tokenizer_reconstruction"]
         assert {v["recognised"]["ground_truth"] for v in result["results"].values()} == {whole}
     assert results["reused"]["vqgan_meta"]["reused_from"] == str(tmp_path / "first.pt")
+    monkeypatch.setattr(sys, "argv", ["mage_positive_control.py", *common, "--resume", str(tmp_path / "first.pt"),
+                                      "--scaled-init"])
+    with pytest.raises(SystemExit, match="initial scales are its own"):
+        script.main()
     clipart_judge = str(CHECKPOINTS / "is_classifier_clipart.pt")
     monkeypatch.setattr(sys, "argv", ["mage_positive_control.py", "--judge", clipart_judge])
     with pytest.raises(SystemExit, match="has 12 classes, the data 10"):  # the clip-art's judge, before any training
