@@ -92,8 +92,10 @@ def main():
     gen, mage_meta = pretrain_mage(train, vq, "tiny", steps=args.mage_steps, seed=args.seed, filled_context=True,
                                    held_out=test, held_out_every=1000, scaled_init=args.scaled_init,
                                    init=saved if args.resume else None)
-    stages = (saved_meta["mage"].pop("earlier_stages", []) + [saved_meta["mage"]] if args.resume else []) + [mage_meta]
-    mage_meta["earlier_stages"] = stages[:-1]
+    # the stage chain, as scripts/pretrain_mage.py --resume records it
+    earlier = saved_meta["mage"].pop("earlier_stages", []) + [saved_meta["mage"]] if args.resume else []
+    mage_meta["earlier_stages"] = earlier
+    stages = earlier + [mage_meta]
     if args.checkpoint:
         atomic_torch_save({"model": gen.mage.state_dict(), "config": "tiny",
                            "meta": {"vqgan": vq_meta, "mage": mage_meta}}, args.checkpoint)
