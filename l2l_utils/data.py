@@ -137,10 +137,13 @@ def load_fashion_mnist(split: str, pad_to: int = 32, data_dir: Path = DATA_DIR) 
                         f"fashion_mnist/{split}")
 
 
-def load_fashion_mnist64(split: str, data_dir: Path = DATA_DIR) -> ImageDataset:
+def load_fashion_mnist64(split: str, size: int | None = None, data_dir: Path = DATA_DIR) -> ImageDataset:
     """Fashion-MNIST drawn as the clip-art is: dark garments on white, 64 px (padded to 32, inverted, upsampled
     x2 bilinearly), so that the clip-art models' configs, masks and white-padding augmentation apply unchanged.
-    For the tiny MAGE's positive control (``scripts/mage_positive_control.py``)."""
+    For the tiny MAGE's positive control (``scripts/mage_positive_control.py``) and the ``fashion`` profile.
+    ``size``: the model's, which must be 64 (None: 64)."""
+    if size not in (None, 64):
+        raise DataError(f"fashion_mnist64 is drawn at 64 px only, got size {size}")
     data = load_fashion_mnist(split, pad_to=32, data_dir=data_dir)
     images = torch.nn.functional.interpolate(1 - data.images, scale_factor=2, mode="bilinear", align_corners=False)
     return ImageDataset(images.clamp(0, 1), data.labels, data.class_names, f"fashion_mnist64/{split}")

@@ -11,10 +11,12 @@ from pathlib import Path
 import torch
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.data import ClassSplit, ImageDataset, load_clipart, select_classes
+from l2l_utils.data import ClassSplit, ImageDataset, load_clipart, load_fashion_mnist64, select_classes
 from l2l_utils.io import file_sha256, write_json
 from l2l_utils.profiles import get_profile
 
+# The shipped datasets: (split, model image size) -> ImageDataset
+EMBEDDED_DATASETS = {"clipart": load_clipart, "fashion_mnist64": load_fashion_mnist64}
 RESULTS_DIR = PROJECT_ROOT / "results"
 FIGURES_DIR = PROJECT_ROOT / "figures"
 
@@ -33,9 +35,9 @@ def load_experiment_data(cfg: dict, seed: int = 0, image_size: int | None = None
     code's pools: the 800 non-ImageNet-R classes, the 266 other Places classes); ``"coco"`` means
     ``coco_images`` images of ``<coco_root>/train2017`` (its ``--use_coco``)."""
     groups = ["forget", "retain"] + (["proxy"] if proxy and cfg["proxy"] else [])
-    if cfg["dataset"] == "clipart":
-        split = class_split(cfg, seed)
-        train, test = load_clipart("train", image_size), load_clipart("test", image_size)
+    if cfg["dataset"] in EMBEDDED_DATASETS:
+        split, load = class_split(cfg, seed), EMBEDDED_DATASETS[cfg["dataset"]]
+        train, test = load("train", image_size), load("test", image_size)
         out = {f"{g}_train": split.select(train, g) for g in groups}
         test_split = ClassSplit(split.forget, split.retain, split.proxy, cfg["test_images_per_class"], seed)
         out.update({f"{g}_test": test_split.select(test, g) for g in ("forget", "retain")})
@@ -91,7 +93,8 @@ def load_base_model(cfg: dict, family: str = "mae", retrain: bool = False, seed:
         raise ValueError(f"unknown family {family!r}; known: {sorted(PUBLIC_CHECKPOINTS)}")
     path = _retrained(cfg, family, seed, tuple(without)) if retrain else cfg[f"{family}_checkpoint"]
     if path is None:
-        raise FileNotFoundError(f"set {family}_checkpoint to a local {PUBLIC_CHECKPOINTS[family]}")
+        raise FileNotFoundError(f"profile {cfg['profile']!r} has no {family} checkpoint: set {family}_checkpoint "
+                                f"(full scale: a local {PUBLIC_CHECKPOINTS[family]})")
     if family == "mage":
         from l2l_utils.models.mage import load_mage_checkpoint
         model = load_mage_checkpoint(path, cfg["mage_config"])
@@ -121,7 +124,8 @@ def _retrained(cfg: dict, family: str, seed: int, without: tuple[str, ...]) -> P
     the transformer learns from the context the profile's checkpoint learnt from);
     ``palette_pretrain_stages`` ((steps, lr) per stage, each resuming the last)."""
     if cfg["dataset"] != "clipart":
-        raise ValueError("retraining the base model is for the embedded data; at full scale use the public checkpoint")
+        raise ValueError("retraining the base model is for the embedded clip-art; at full scale use the public "
+                         "checkpoint")
     steps = pretrain_steps(cfg, family)
     cap = cfg["oracle_images_per_class"]
     tag = ("_without-" + "-".join(sorted(without)) if without else "") + (f"_{cap}perclass" if cap is not None else "")
@@ -205,10 +209,10 @@ def variant_name(notebook: str, cfg: dict, family: str) -> str:
     parts = [notebook]
     if cfg[config] != default[config]:
         parts.append(cfg[config])
-    elif cfg["dataset"] == "clipart":
+    elif cfg["dataset"] in EMBEDDED_DATASETS:
         checkpoint = Path(cfg[f"{family}_checkpoint"])
         if checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
-            parts.append(checkpoint.stem.removeprefix(f"{family}_").removesuffix("_clipart"))
+            parts.append(checkpoint.stem.removeprefix(f"{family}_").removesuffix(f"_{cfg['dataset']}"))
     parts += [f"{tag}{cfg[key]:g}" for key, tag in SAMPLER_TAGS.get(family, {}).items() if cfg[key] != default[key]]
     return "-".join(parts)
 

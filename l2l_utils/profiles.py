@@ -2,6 +2,8 @@
 
 * smoke    -- seconds per notebook on a 2-core CPU (CI, nbval);
 * embedded -- the main job (`make reproduce`): shipped clip-art data and the shipped tiny MAE;
+* fashion  -- the embedded scale on the shipped Fashion-MNIST (drawn as the clip-art), VQ-GAN family (03)
+              only: its tiny MAGE inpaints recognisable garments, the clip-art one not yet (docs/mage_tiny.md);
 * places   -- full scale on GPUs for the diffusion family: Places365-Standard, the public Places2 Palette;
 * imagenet -- full scale on GPUs: ILSVRC2012 folders, the public MAE ViT-L/16 checkpoint and the
               standard Inception / OpenCLIP metric backbones (paths are parameters).
@@ -11,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.splits import (CLIPART_FORGET, CLIPART_PROXY, CLIPART_RETAIN, IMAGENET_FORGET,
-                              IMAGENET_RETAIN, PLACES_FORGET, PLACES_RETAIN)
+from l2l_utils.splits import (CLIPART_FORGET, CLIPART_PROXY, CLIPART_RETAIN, FASHION_FORGET, FASHION_PROXY,
+                              FASHION_RETAIN, IMAGENET_FORGET, IMAGENET_RETAIN, PLACES_FORGET, PLACES_RETAIN)
 
 _EMBEDDED = dict(
     dataset="clipart", data_root=None,
@@ -57,6 +59,14 @@ PROFILES = {
               "mage_num_iter": 6, "palette_sample_steps": 8, "palette_unlearn_steps": 4, "palette_batch_size": 4,
               "theory": dict(unlearn_steps=40, ascent_steps=120, record_every=2, mc_samples=20_000)},
     "embedded": _EMBEDDED,
+    # The shipped Fashion-MNIST, 64 px dark on white, for the VQ-GAN family: the tiny MAGE of its positive
+    # control (checkpoints/mage_tiny_fashion_mnist64.md); 300 train images of each class (the clip-art has
+    # 257 on average) and 40 test images, as the clip-art's. No MAE, Palette or retraining at this profile.
+    "fashion": {**_EMBEDDED, "dataset": "fashion_mnist64", "forget": FASHION_FORGET, "retain": FASHION_RETAIN,
+                "proxy": FASHION_PROXY, "images_per_class": 300, "test_images_per_class": 40,
+                "mae_checkpoint": None, "palette_checkpoint": None,
+                "mage_checkpoint": str(PROJECT_ROOT / "checkpoints" / "mage_tiny_fashion_mnist64.pt"),
+                "is_classifier": str(PROJECT_ROOT / "checkpoints" / "is_classifier_fashion_mnist64.pt")},
     # Places365-Standard (04 only): the released code's 49 outdoor retain / 50 indoor forget classes and
     # the other 266 as proxy pool ("rest", loaded only for retain_set="proxy"), 200 train images per class
     # (its proxy run's count; all 5,000 of the real-retain run need ~200 GB as float32 in memory), all

@@ -35,6 +35,12 @@ CLIPART_FORGET = ["animals", "food", "people"]
 CLIPART_RETAIN = ["computer", "office", "recreation", "signs_and_symbols", "tools", "transportation"]
 CLIPART_PROXY = ["geography", "plants", "shapes"]
 
+# Fashion-MNIST (profile "fashion"): its labels in order, 3 forget / 4 retain / 3 proxy as the clip-art's
+# 3 / 6 / 3, by label order rather than by hand, so that no choice of classes favours the claim.
+FASHION_FORGET = ["T-shirt/top", "Trouser", "Pullover"]
+FASHION_RETAIN = ["Dress", "Coat", "Sandal", "Shirt"]
+FASHION_PROXY = ["Sneaker", "Bag", "Ankle boot"]
+
 # Places365 (the i2i Palette code's datasets/place365/flist/class.txt @ b466fda, protocol reference
 # Sec. 6.2): its first 49 lines are outdoor classes = retain (the protocol's "lines 1-50" counts one
 # too many), the next 50 indoor = forget; the other 266 classes are the proxy pool.

@@ -20,7 +20,7 @@ import torch
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset
 from l2l_utils.evaluate import evaluate
-from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models, result_name
+from l2l_utils.experiment import load_base_model, load_experiment_data, load_metric_models, result_name, retain_for
 from l2l_utils.io import atomic_torch_save, fingerprint
 from l2l_utils.unlearn import UnlearnConfig, unlearn
 
@@ -165,6 +165,17 @@ class Study:
                "final_retain_term": history[-1]["retain"] if retain is not None else None,
                **{f"unlearned/{k}": v for k, v in after.items()}}
         return row, images
+
+
+def table_models(study: Study) -> dict:
+    """The original model and one unlearned model per row of the family's table (:func:`table_rows`), each
+    loaded when its run at :meth:`Study.checkpoint` is finished (the family notebook's own), else trained."""
+    models = {"original": study.base}
+    for label, params in table_rows(study.family, with_proxy=bool(study.cfg["proxy"])).items():
+        retain_set = params.get("retain_set", "real")
+        overrides = {k: v for k, v in params.items() if k != "retain_set"}
+        models[label] = study.unlearned(retain_for(study.data, retain_set), retain_set, **overrides)[0]
+    return models
 
 
 def sweep_metrics(original: dict, rows: dict[str, dict]) -> dict:

@@ -11,10 +11,10 @@ import argparse
 import torch
 
 from l2l_utils.data import ImageDataset
-from l2l_utils.experiment import retain_for, run_metadata, write_results
+from l2l_utils.experiment import run_metadata, write_results
 from l2l_utils.pretrain_mage import hole_token_log_frequencies, hole_token_nll
 from l2l_utils.profiles import get_profile
-from l2l_utils.study import Study, table_rows
+from l2l_utils.study import Study, table_models
 
 
 def main():
@@ -29,11 +29,7 @@ def main():
     study = Study(cfg, "mage", args.seed, proxy=bool(cfg["proxy"]), tasks=[args.task])
     parts = [study.data[k] for k in ("forget_train", "retain_train", "proxy_train") if k in study.data]
     train = ImageDataset.concat(parts, "every training class")
-    models = {"original": study.base}
-    for label, params in table_rows("mage", with_proxy=bool(cfg["proxy"])).items():
-        retain_set = params.get("retain_set", "real")
-        overrides = {k: v for k, v in params.items() if k != "retain_set"}
-        models[label] = study.unlearned(retain_for(study.data, retain_set), retain_set, **overrides)[0]
+    models = table_models(study)
     frequencies = hole_token_log_frequencies(study.base, train, args.task)
     metrics = {}
     for label, model in models.items():

@@ -6,7 +6,7 @@ Rows: ``l2l_utils.study.TABLE_ROWS`` (Li et al. ICLR 2024 Tables 1-2, plus Ours 
 the proxy row only where the profile has proxy classes.
 Also, at smoke and embedded, the retrain oracle (02) and the family sweeps of 06_ablation and
 07_retain_availability for every family (the MAE ones are the notebooks' defaults, which
-`make reproduce` runs anyway). Full-scale configs read data and checkpoints from environment variables.
+`make reproduce` runs anyway), and at fashion the VQ-GAN family's 06_ablation. Full-scale configs read data and checkpoints from environment variables.
 """
 import shutil
 
@@ -18,7 +18,8 @@ from l2l_utils.study import FAMILIES as STUDY_FAMILIES
 from l2l_utils.study import table_rows
 
 FAMILIES = {  # notebook, profiles it runs at, full-scale inputs
-    "03_unlearn_vqgan.ipynb": {"imagenet": {"data_root": "$IMAGENET_ROOT",
+    "03_unlearn_vqgan.ipynb": {"fashion": {},  # the embedded scale, over a tiny MAGE that inpaints recognisably
+                               "imagenet": {"data_root": "$IMAGENET_ROOT",
                                             "mage_checkpoint": "$CKPT_DIR/mage-vitb-1600.pth"}},
     "04_unlearn_diffusion.ipynb": {"places": {"data_root": "$PLACES_ROOT",
                                               "palette_checkpoint": "$CKPT_DIR/16_Network.pth",
@@ -48,8 +49,10 @@ def main():
             path = out / "embedded" / f"05_unlearn_mae__{row}+seed{seed}.yaml"
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
-        for profile in ("smoke", "embedded"):
-            for family in STUDY_FAMILIES:
+        for profile in ("smoke", "embedded", "fashion"):
+            if profile == "fashion" and notebook != "06_ablation.ipynb":
+                continue  # fashion: the VQ-GAN family's alpha / noise ablation only (no retraining there)
+            for family in STUDY_FAMILIES if profile != "fashion" else ["mage"]:
                 name = notebook.removesuffix(".ipynb") + ("" if family == "mae" else f"__{family}")
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, "family": family}}
                 (out / profile / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -7,8 +7,9 @@ the in-project substitute (see l2l_utils/metrics/classifier.py). Usage:
 
 Writes checkpoints/is_classifier_clipart.pt ({"state_dict", "class_names", "meta"}) atomically and
 checkpoints/is_classifier_clipart.md. CPU, 2 threads, a few minutes. The same recipe trains the
-perceptual-loss network (``--purpose perceptual --seed 1``) and the judge of the tiny MAGE's positive
-control (``--purpose judge --data fashion_mnist64``).
+perceptual-loss network (``--purpose perceptual --seed 1``), the judge of the tiny MAGE's positive
+control (``--purpose judge --data fashion_mnist64``) and the IS_domain classifier of the ``fashion`` profile
+(``--data fashion_mnist64 --epochs 3 --out checkpoints/is_classifier_fashion_mnist64.pt``).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def augment(x: torch.Tensor, g: torch.Generator, pad: int = 6) -> torch.Tensor:
 
 
 # Datasets a classifier can be trained on: the clip-art (the IS_domain and perceptual networks) and
-# Fashion-MNIST drawn like it (the judge of scripts/mage_positive_control.py).
+# Fashion-MNIST drawn like it (the judge of scripts/mage_positive_control.py, the fashion profile's IS_domain).
 DATASETS = {"clipart": (load_clipart, "data/clipart64.npz (train/test splits of l2l_utils.data.load_clipart)"),
             "fashion_mnist64": (load_fashion_mnist64, "data/fashion_mnist.npz as l2l_utils.data.load_fashion_mnist64 "
                                                       "draws it (dark on white, 64 px)")}
@@ -120,7 +121,7 @@ def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
     m = info["meta"]
     options = ("" if purpose == "is" else f" --purpose {purpose}") + \
         ("" if m.get("dataset", "clipart") == "clipart" else f" --data {m['dataset']}") + \
-        ("" if purpose == "is" else f" --out checkpoints/{ckpt.name}")  # the defaults left out
+        ("" if ckpt.name == DEFAULT_CHECKPOINT.name else f" --out checkpoints/{ckpt.name}")  # the defaults left out
     return PURPOSES[purpose].format(name=ckpt.name) + f"""
 
 | | |
@@ -136,7 +137,7 @@ def model_card(info: dict, ckpt: Path, purpose: str = "is") -> str:
 | **Test accuracy** | **{m['test_accuracy']:.4f}** |
 
 Reproduce: `python scripts/train_is_classifier.py --epochs {m['epochs']} --seed {m['seed']}{options}`.
-Load: `l2l_utils.metrics.load_is_classifier({"" if purpose == "is" else f'"checkpoints/{ckpt.name}"'})`. {ACCURACY_CHECKED if purpose in SHIPPED else "Not shipped: no test re-checks this accuracy."}
+Load: `l2l_utils.metrics.load_is_classifier({"" if ckpt.name == DEFAULT_CHECKPOINT.name else f'"checkpoints/{ckpt.name}"'})`. {ACCURACY_CHECKED if purpose in SHIPPED else "Not shipped: no test re-checks this accuracy."}
 """
 
 

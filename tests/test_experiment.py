@@ -30,6 +30,34 @@ def test_smoke_data_respects_the_split():
     assert len(data["retain_train"]) == 16 * len(cfg["retain"])
 
 
+def test_fashion_profile_splits_the_shipped_fashion_mnist_by_label_order_and_loads_its_models():
+    from l2l_utils.experiment import load_base_model, variant_name
+    cfg = get_profile("fashion")
+    base = load_base_model(cfg, "mage")
+    data = load_experiment_data(cfg, image_size=base.image_size)
+    names = data["forget_test"].class_names
+    assert cfg["forget"] + cfg["retain"] + cfg["proxy"] == names  # the labels in order, 3 / 4 / 3
+    for group, per_class in (("forget", 300), ("retain", 300), ("proxy", 300)):
+        labels = data[f"{group}_train"].labels
+        assert {names[i] for i in labels.tolist()} == set(cfg[group])
+        assert torch.bincount(labels, minlength=10)[labels.unique()].tolist() == [per_class] * len(cfg[group])
+    assert len(data["forget_test"]) == 40 * 3 and len(data["retain_test"]) == 40 * 4
+    images = data["retain_test"].images
+    assert images.shape[1:] == (3, 64, 64) and images.min() >= 0 and images.max() <= 1
+    assert images.mean() > 0.5  # dark garments on white, as the clip-art models expect
+    assert base.num_iter == cfg["mage_num_iter"] and base.mage.seq_len == 8 * 8
+    assert get_is_classifier(cfg["is_classifier"]).class_names == names
+    assert variant_name("03_unlearn_vqgan", cfg, "mage") == "03_unlearn_vqgan"
+    other = get_profile("fashion", mage_checkpoint="checkpoints/mage_tiny_long_fashion_mnist64.pt")  # never read
+    assert variant_name("03_unlearn_vqgan", other, "mage") == "03_unlearn_vqgan-tiny_long"
+    with pytest.raises(FileNotFoundError, match="profile 'fashion' has no mae checkpoint"):
+        load_base_model(cfg, "mae")
+    with pytest.raises(ValueError, match="embedded clip-art"):
+        load_base_model(cfg, "mage", retrain=True)
+    with pytest.raises(DataError, match="64 px only"):
+        load_experiment_data(cfg, image_size=32)
+
+
 def _jpeg_tree(root, split, wnids, n):
     g = torch.Generator().manual_seed(0)
     for wnid in wnids:
@@ -71,9 +99,9 @@ def test_inception_is_classifier_wiring_without_real_weights(tmp_path, monkeypat
         get_is_classifier("inception_v3")
 
 
-def test_retraining_is_for_the_embedded_data_only():
+def test_retraining_is_for_the_embedded_clipart_only():
     from l2l_utils.experiment import load_base_model
-    with pytest.raises(ValueError, match="embedded data"):
+    with pytest.raises(ValueError, match="embedded clip-art"):
         load_base_model(get_profile("imagenet"), retrain=True)
 
 

@@ -4,7 +4,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from l2l_utils.data import load_clipart, synthetic_dataset
+from l2l_utils.data import load_clipart, load_fashion_mnist64, synthetic_dataset
 from l2l_utils.metrics import (DomainClassifier, embedding_cosine, extract_features, fid_from_features,
                                get_backbone, image_metrics, inception_score_from_logits, kid_from_features,
                                load_is_classifier)
@@ -126,19 +126,26 @@ def test_image_metrics_end_to_end(backbone):
 
 # --- IS_domain classifier ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, seed", [(DEFAULT_CHECKPOINT, 0), (PERCEPTUAL_CHECKPOINT, 1)])
-def test_committed_clipart_classifiers_reach_their_recorded_accuracy(path, seed):
-    """The IS_domain judge and the perceptual-loss network: same recipe, different seeds (the tokenizer
-    trained against the second is not judged by its own feature network)."""
+FASHION_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("is_classifier_fashion_mnist64.pt")  # profile "fashion"
+
+
+@pytest.mark.parametrize("path, seed, load", [(DEFAULT_CHECKPOINT, 0, load_clipart),
+                                             (PERCEPTUAL_CHECKPOINT, 1, load_clipart),
+                                             (FASHION_CHECKPOINT, 0, load_fashion_mnist64)])
+def test_committed_classifiers_reach_their_recorded_accuracy(path, seed, load):
+    """The clip-art IS_domain judge and the perceptual-loss network: same recipe, different seeds (the
+    tokenizer trained against the second is not judged by its own feature network); the same recipe on
+    Fashion-MNIST is the fashion profile's IS_domain classifier."""
     model = load_is_classifier(path)
-    assert not model.training and model.class_names == load_clipart("test").class_names
+    test = load("test")
+    assert not model.training and model.class_names == test.class_names
     assert path.stat().st_size < 5e6 and model.meta["seed"] == seed
-    test = load_clipart("test")
     assert accuracy(model, test.images, test.labels) == pytest.approx(model.meta["test_accuracy"], abs=1e-6)
-    assert model.meta["test_accuracy"] > 0.5  # chance is 1/12
+    assert model.meta["test_accuracy"] > 0.5  # chance is 1/12 (clip-art), 1/10 (Fashion-MNIST)
 
 
-@pytest.mark.parametrize("path, purpose", [(DEFAULT_CHECKPOINT, "is"), (PERCEPTUAL_CHECKPOINT, "perceptual")])
+@pytest.mark.parametrize("path, purpose", [(DEFAULT_CHECKPOINT, "is"), (PERCEPTUAL_CHECKPOINT, "perceptual"),
+                                           (FASHION_CHECKPOINT, "is")])
 def test_classifier_cards_regenerate_from_their_checkpoints_and_claim_a_check_only_for_shipped_ones(
         path, purpose, project_module):
     script = project_module("scripts", "train_is_classifier")

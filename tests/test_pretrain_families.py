@@ -7,7 +7,8 @@ import torch
 
 from l2l_utils import PROJECT_ROOT
 from l2l_utils.data import ImageDataset, load_clipart, synthetic_dataset
-from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse
+from l2l_utils.evaluate import baseline_hole_mse, generate, hole_mse, judged_accuracy
+from l2l_utils.experiment import load_base_model, load_experiment_data
 from l2l_utils.io import file_sha256
 from l2l_utils.models.mage import MAGEGenerator, build_mage, load_mage_checkpoint
 from l2l_utils.models.palette import PaletteGenerator, build_network, load_palette_checkpoint
@@ -18,6 +19,7 @@ from l2l_utils.metrics.classifier import PERCEPTUAL_CHECKPOINT, feature_distance
 from l2l_utils.pretrain_mage import (EVAL_TASKS, _reseed_dead_codes, hole_token_log_frequencies, hole_token_nll,
                                     pretrain_mage, pretrain_vqgan)
 from l2l_utils.pretrain_palette import pretrain_palette
+from l2l_utils.profiles import get_profile
 import l2l_utils.pretrain_mage as pretrain_mage_module
 
 CHECKPOINTS = PROJECT_ROOT / "checkpoints"
@@ -227,20 +229,40 @@ def test_shipped_model_fills_held_out_holes_from_their_context(family):
     assert hole_mse(out, images, masks) < baseline_hole_mse(images, masks)["hole_mse_other_image"]
 
 
-def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_tokenizer(monkeypatch, project_module):
-    script = project_module("scripts", "mage_token_nll")
-    result = PROJECT_ROOT / "results" / "smoke" / "mage_token_nll.json"
+MAGE_TABLE_MODELS = {"original", "ours", "max_loss", "noisy_label", "retain_label", "random_encoder", "ours+proxy",
+                     "ours+salun0.5"}
+
+
+def _smoke_result_of(script_name: str, monkeypatch, project_module) -> dict:
+    """Run ``scripts/<script_name>.py --profile smoke`` anew; the metrics it wrote."""
+    result = PROJECT_ROOT / "results" / "smoke" / f"{script_name}.json"
     result.unlink(missing_ok=True)
-    monkeypatch.setattr(sys, "argv", ["mage_token_nll.py", "--profile", "smoke"])
-    script.main()
-    metrics = json.loads(result.read_text())["metrics"]
-    rows = {"original", "ours", "max_loss", "noisy_label", "retain_label", "random_encoder", "ours+proxy",
-            "ours+salun0.5"}
-    assert {k.split("/")[0] for k in metrics} == rows
+    monkeypatch.setattr(sys, "argv", [f"{script_name}.py", "--profile", "smoke"])
+    project_module("scripts", script_name).main()
+    return json.loads(result.read_text())["metrics"]
+
+
+def test_mage_token_nll_script_scores_every_table_row_over_the_same_frozen_tokenizer(monkeypatch, project_module):
+    metrics = _smoke_result_of("mage_token_nll", monkeypatch, project_module)
+    assert {k.split("/")[0] for k in metrics} == MAGE_TABLE_MODELS
     for subset in ("forget", "retain"):
-        marginal = {metrics[f"{row}/center_0.5/{subset}/token_marginal_ce"] for row in rows}
+        marginal = {metrics[f"{row}/center_0.5/{subset}/token_marginal_ce"] for row in MAGE_TABLE_MODELS}
         assert len(marginal) == 1  # each model tokenizes the test images itself: no method touched the tokenizer
-        assert len({metrics[f"{row}/center_0.5/{subset}/token_model_nll"] for row in rows}) > 1
+        assert len({metrics[f"{row}/center_0.5/{subset}/token_model_nll"] for row in MAGE_TABLE_MODELS}) > 1
+
+
+def test_mage_recognised_fills_script_judges_each_table_rows_fills_beside_the_blind_fills(monkeypatch,
+                                                                                        project_module):
+    metrics = _smoke_result_of("mage_recognised_fills", monkeypatch, project_module)
+    assert {k.split("/")[0] for k in metrics} == MAGE_TABLE_MODELS | {"whole", "grey", "blur"}
+    cfg = get_profile("smoke")
+    forget = load_experiment_data(cfg)["forget_test"]
+    filled, _ = generate(load_base_model(cfg, "mage"), forget.images, "center_0.5", batch_size=256, seed=0)
+    assert metrics["original/center_0.5/forget/recognised"] == judged_accuracy(load_is_classifier(), filled,
+                                                                               forget.labels)
+    assert metrics["whole/center_0.5/forget/recognised"] == judged_accuracy(load_is_classifier(), forget.images,
+                                                                            forget.labels)
+    assert len({metrics[f"{row}/center_0.5/retain/recognised"] for row in ("whole", "grey", "blur")}) > 1
 
 
 def test_mage_sampling_sweep_chooses_on_one_half_and_reports_the_other_beside_the_reference(monkeypatch, tmp_path,
