@@ -2,8 +2,8 @@
 
 * smoke    -- seconds per notebook on a 2-core CPU (CI, nbval);
 * embedded -- the main job (`make reproduce`): shipped clip-art data and the shipped tiny MAE;
-* fashion  -- the embedded scale on the shipped Fashion-MNIST (drawn as the clip-art), VQ-GAN family (03)
-              only: its tiny MAGE inpaints recognisable garments, the clip-art one not yet (docs/mage_tiny.md);
+* fashion  -- the embedded scale on the shipped Fashion-MNIST (drawn as the clip-art), VQ-GAN family (03,
+              06, 07) only: its tiny MAGE inpaints recognisable garments, the clip-art one not yet (docs/mage_tiny.md);
 * places   -- full scale on GPUs for the diffusion family: Places365-Standard, the public Places2 Palette;
 * imagenet -- full scale on GPUs: ILSVRC2012 folders, the public MAE ViT-L/16 checkpoint and the
               standard Inception / OpenCLIP metric backbones (paths are parameters).

@@ -6,7 +6,8 @@ Rows: ``l2l_utils.study.TABLE_ROWS`` (Li et al. ICLR 2024 Tables 1-2, plus Ours 
 the proxy row only where the profile has proxy classes.
 Also, at smoke and embedded, the retrain oracle (02) and the family sweeps of 06_ablation and
 07_retain_availability for every family (the MAE ones are the notebooks' defaults, which
-`make reproduce` runs anyway), and at fashion the VQ-GAN family's 06_ablation. Full-scale configs read data and checkpoints from environment variables.
+`make reproduce` runs anyway), and at fashion the VQ-GAN family's 06 and 07. Full-scale configs read
+data and checkpoints from environment variables.
 """
 import shutil
 
@@ -50,8 +51,8 @@ def main():
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
         for profile in ("smoke", "embedded", "fashion"):
-            if profile == "fashion" and notebook != "06_ablation.ipynb":
-                continue  # fashion: the VQ-GAN family's alpha / noise ablation only (no retraining there)
+            if profile == "fashion" and notebook == "02_retrain_oracle.ipynb":
+                continue  # no retraining at fashion
             for family in STUDY_FAMILIES if profile != "fashion" else ["mage"]:
                 name = notebook.removesuffix(".ipynb") + ("" if family == "mae" else f"__{family}")
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, "family": family}}
