@@ -38,7 +38,7 @@ def main():
             for name, images in {"whole": test.images, "grey": blind["grey"], "blur": blind["mean_fill"]}.items():
                 metrics[f"{name}/{task}/{subset}/recognised"] = judged_accuracy(judge, images, test.labels)
     for label, model in table_models(study).items():
-        images = study.original_images if label == "original" else study.evaluate(model)[1]
+        images = study.evaluate(model)[1]  # the original's is read back from the evaluation cache
         for task in study.tasks:
             for subset, test in study.test_sets.items():
                 metrics[f"{label}/{task}/{subset}/recognised"] = judged_accuracy(judge, images[(task, subset)],

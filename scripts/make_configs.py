@@ -14,7 +14,7 @@ import shutil
 import yaml
 
 from l2l_utils import PROJECT_ROOT
-from l2l_utils.profiles import PROFILES
+from l2l_utils.profiles import PROFILES, get_profile
 from l2l_utils.study import FAMILIES as STUDY_FAMILIES
 from l2l_utils.study import table_rows
 
@@ -51,9 +51,10 @@ def main():
             path.write_text(yaml.safe_dump(spec, sort_keys=False))
     for notebook in SWEEPS:
         for profile in ("smoke", "embedded", "fashion"):
-            if profile == "fashion" and notebook == "02_retrain_oracle.ipynb":
-                continue  # no retraining at fashion
-            for family in STUDY_FAMILIES if profile != "fashion" else ["mage"]:
+            cfg = get_profile(profile)
+            if notebook == "02_retrain_oracle.ipynb" and cfg["dataset"] != "clipart":
+                continue  # retraining is for the clip-art only (experiment._retrained)
+            for family in [f for f in STUDY_FAMILIES if cfg[f"{f}_checkpoint"] is not None]:  # the profile's models
                 name = notebook.removesuffix(".ipynb") + ("" if family == "mae" else f"__{family}")
                 spec = {"notebook": notebook, "parameters": {"profile": profile, "seed": 0, "family": family}}
                 (out / profile / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
