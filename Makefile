@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install reproduce test figures lab data clean
+.PHONY: install reproduce fashion test figures lab data clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,13 +14,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-reproduce: $(STAMP)  ## every notebook, every table row and family sweep at the embedded profile, the MAGE token NLL, the VQ-GAN rows at fashion, then 10_analysis
+reproduce: $(STAMP)  ## every notebook, every table row and family sweep at the embedded profile, the MAGE token NLL, then 10_analysis
 	$(PY) -m l2l_utils.runner --profile embedded --only '0[0-9]_*.ipynb'
 	$(PY) -m l2l_utils.sweep configs/embedded/*__*.yaml
 	$(PY) scripts/mage_token_nll.py --profile embedded
+	$(PY) -m l2l_utils.runner --profile embedded --only 10_analysis.ipynb
+
+fashion: $(STAMP)  ## the VQ-GAN family at the fashion profile: the 03 table rows, its 06/07 sweeps, recognised fills
 	$(PY) -m l2l_utils.sweep configs/fashion/*.yaml
 	$(PY) scripts/mage_recognised_fills.py --profile fashion
-	$(PY) -m l2l_utils.runner --profile embedded --only 10_analysis.ipynb
 
 figures: $(STAMP)  ## rerun 10_analysis over the existing results/embedded/ (no training) -> figures/embedded/
 	$(PY) -m l2l_utils.runner --profile embedded --only 10_analysis.ipynb
