@@ -194,17 +194,23 @@ def result_name(notebook: str, ucfg, retain_set: str = "real") -> str:
     return notebook if tag == "ours" else f"{notebook}__{tag}"
 
 
-# Sampling settings a notebook may override, and the tag each adds to its result files' names.
-SAMPLER_TAGS = {"mage": {"mage_num_iter": "iter", "mage_temperature": "choice", "mage_token_temperature": "T"},
-                "palette": {"palette_sample_steps": "steps"}}
+# Settings a family notebook may override off its profile, and the tag each adds to its result files'
+# names: the sampling, then the unlearning.
+_UNLEARN_TAGS = {"alpha": "alpha", "unlearn_steps": "usteps", "blr": "blr"}
+OVERRIDE_TAGS = {"mae": _UNLEARN_TAGS,
+                 "mage": {"mage_num_iter": "iter", "mage_temperature": "choice", "mage_token_temperature": "T",
+                          **_UNLEARN_TAGS},
+                 "palette": {"palette_sample_steps": "steps",
+                             **{f"palette_{key}": tag for key, tag in _UNLEARN_TAGS.items()}}}
 
 
 def variant_name(notebook: str, cfg: dict, family: str) -> str:
-    """``notebook``, or ``notebook-<base model>[-<sampling>]`` when the run swaps the profile's base model
-    for another or samples it otherwise: another config (``-tiny_f4``) or, on the embedded data, another
-    checkpoint of the same config (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``); then each sampling
-    setting off the profile's (``-choice1``, ``-T0.7``, ``-steps100``). Its result files then stay apart
-    from the profile's table (``analysis.family_runs``)."""
+    """``notebook``, or ``notebook-<base model>[-<setting>...]`` when the run swaps the profile's base model
+    for another, samples it otherwise or unlearns otherwise: another config (``-tiny_f4``) or, on the
+    embedded data, another checkpoint of the same config (``mage_tiny_long_clipart.pt`` -> ``-tiny_long``);
+    then each setting off the profile's (``-choice1``, ``-T0.7``, ``-steps100``, ``-alpha1``,
+    ``-usteps1200``). Its result files and checkpoints then stay apart from the profile's table
+    (``analysis.family_runs``) and runs."""
     config, default = f"{family}_config", get_profile(cfg["profile"])
     parts = [notebook]
     if cfg[config] != default[config]:
@@ -213,7 +219,7 @@ def variant_name(notebook: str, cfg: dict, family: str) -> str:
         checkpoint = Path(cfg[f"{family}_checkpoint"])
         if checkpoint.resolve() != Path(default[f"{family}_checkpoint"]).resolve():
             parts.append(checkpoint.stem.removeprefix(f"{family}_").removesuffix(f"_{cfg['dataset']}"))
-    parts += [f"{tag}{cfg[key]:g}" for key, tag in SAMPLER_TAGS.get(family, {}).items() if cfg[key] != default[key]]
+    parts += [f"{tag}{cfg[key]:g}" for key, tag in OVERRIDE_TAGS[family].items() if cfg[key] != default[key]]
     return "-".join(parts)
 
 

@@ -42,6 +42,7 @@ _EMBEDDED = dict(
     unlearn_steps=300, batch_size=32, blr=3e-3, alpha=0.2, alphas=[0.2, 1.0],  # alphas: 00_quickstart's pair
     # 06_ablation: alpha = factor x the family's default (Table 3 analog); every noise type at the default.
     ablation_alpha_factors=[0.25, 1.0, 5.0, 25.0], noise_types=["normal", "uniform", "constant"],
+    ablation_step_factors=[],  # and ours at these multiples of the profile's unlearning steps (default alpha)
     # 07_retain_availability: (real retain fraction, proxy-to-forget ratio); (0, 0) = no retain term.
     availability=[[1.0, 0.0], [0.25, 0.0], [0.0, 1.0], [0.0, 0.25], [0.0, 0.0]],
     eval_batch_size=256, device="cpu",
@@ -66,6 +67,8 @@ PROFILES = {
                 "proxy": FASHION_PROXY, "images_per_class": 300, "test_images_per_class": 40,
                 "mae_checkpoint": None, "palette_checkpoint": None,
                 "mage_checkpoint": str(PROJECT_ROOT / "checkpoints" / "mage_tiny_fashion_mnist64.pt"),
+                # 4 x 300 steps is about the imagenet profile's 1,125: does ours forget given more steps?
+                "ablation_step_factors": [4.0, 10.0],
                 "is_classifier": str(PROJECT_ROOT / "checkpoints" / "is_classifier_fashion_mnist64.pt")},
     # Places365-Standard (04 only): the released code's 49 outdoor retain / 50 indoor forget classes and
     # the other 266 as proxy pool ("rest", loaded only for retain_set="proxy"), 200 train images per class

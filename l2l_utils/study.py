@@ -135,10 +135,12 @@ class Study:
         return UnlearnConfig(**{**self.defaults, "seed": self.seed, **overrides})
 
     def checkpoint(self, ucfg: UnlearnConfig, retain_set: str = "real", pool: str = "") -> Path:
-        """Where a run is saved: the family notebook's own path for the same settings (so a sweep reuses
-        the notebook's runs and the other way round), with the noise type and a retain-``pool`` tag
-        added when they differ from its defaults."""
+        """Where a run is saved: at the profile's steps and alpha, the family notebook's own path for the
+        same method, retain set and seed (so a sweep reuses the notebook's runs and the other way round);
+        the alpha, and the steps, the noise type and a retain-``pool`` tag when they differ from the
+        defaults, tell the sweep's other runs apart."""
         name = result_name(FAMILIES[self.family], ucfg, retain_set) + f"_alpha{ucfg.alpha}"
+        name += "" if ucfg.steps == self.defaults["steps"] else f"_steps{ucfg.steps}"
         name += "" if ucfg.noise_type == "normal" else f"_noise-{ucfg.noise_type}"
         return self.runs_dir / f"{name}{pool}_seed{ucfg.seed}.pt"
 

@@ -227,7 +227,7 @@ def test_shipped_base_models_of_every_family_load_with_profile_settings():
         load_base_model(cfg, "gan")
 
 
-def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
+def test_a_run_off_the_profiles_model_sampling_or_unlearning_keeps_out_of_its_table():
     from l2l_utils.analysis import family_runs
     from l2l_utils.experiment import result_name, variant_name
     from l2l_utils.unlearn import UnlearnConfig
@@ -247,8 +247,15 @@ def test_a_run_on_another_base_model_config_keeps_out_of_the_profiles_table():
     assert variant_name("04_unlearn_diffusion", resampled, "palette") == "04_unlearn_diffusion"
     assert variant_name("04_unlearn_diffusion", get_profile("embedded", palette_sample_steps=100),
                         "palette") == "04_unlearn_diffusion-steps100"
+    # unlearned otherwise (another alpha, steps or learning rate): not the profile's protocol either
+    retuned = get_profile("fashion", alpha=1.0, unlearn_steps=1200, blr=3e-3)  # 3e-3: the profile's own
+    assert variant_name("03_unlearn_vqgan", retuned, "mage") == "03_unlearn_vqgan-alpha1-usteps1200"
+    assert variant_name("05_unlearn_mae", get_profile("embedded", unlearn_steps=1200),
+                        "mae") == "05_unlearn_mae-usteps1200"
+    assert variant_name("04_unlearn_diffusion", get_profile("embedded", palette_alpha=0.4, palette_blr=1e-3),
+                        "palette") == "04_unlearn_diffusion-alpha0.4-blr0.001"
     names = [result_name(variant_name("03_unlearn_vqgan", c, "mage"), UnlearnConfig(method=m))
-             for c in (default, f4, other, resampled) for m in ("ours", "max_loss")]
+             for c in (default, f4, other, resampled, get_profile("embedded", alpha=1.0)) for m in ("ours", "max_loss")]
     results = {name: {"meta": {"method": "ours"}} for name in names}
     assert sorted(family_runs(results, "mage")) == ["03_unlearn_vqgan", "03_unlearn_vqgan__max_loss"]
 

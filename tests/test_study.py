@@ -118,13 +118,14 @@ def test_run_checkpoints_are_named_so_notebooks_and_sweeps_share_them(micro_mae,
     assert default.name == "05_unlearn_mae_alpha0.2_seed0.pt"
     names = {default.name,
              st.checkpoint(st.unlearn_config(alpha=1.0)).name,
+             st.checkpoint(st.unlearn_config(steps=4 * st.defaults["steps"])).name,
              st.checkpoint(st.unlearn_config(noise_type="uniform")).name,
              st.checkpoint(st.unlearn_config(method="max_loss")).name,
              st.checkpoint(st.unlearn_config(saliency=0.5)).name,
              st.checkpoint(st.unlearn_config(seed=1)).name,
              st.checkpoint(st.unlearn_config(), retain_set="proxy").name,
              st.checkpoint(st.unlearn_config(), pool="_real0.25-proxy0").name}
-    assert len(names) == 8
+    assert len(names) == 9
 
 
 def test_distance_to_a_reference_models_fills_is_zero_only_for_the_same_fills():
