@@ -14,12 +14,14 @@ from l2l_utils.unlearn.objectives import embedding_mse, make_noise
 
 @torch.no_grad()
 def encoder_latents(model, images: torch.Tensor, mask: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """``model.encode`` of ``images`` under ``mask`` (one mask for all, (1, 1, H, W)) in float32:
-    (N, tokens, width), the latent the objective's squared error is taken over (token models: MAE, MAGE)."""
-    parts = [model.encode(x, mask.expand(len(x), -1, -1, -1)) for x in images.split(batch_size)]
+    """``model.encode`` of ``images`` under ``mask`` (one mask for all, (1, 1, H, W)), batch by batch on the
+    model's device: (N, tokens, width) float32 on the CPU, the latent the objective's squared error is
+    taken over (token models: MAE, MAGE)."""
+    device = next(model.parameters()).device
+    parts = [model.encode(x.to(device), mask.to(device).expand(len(x), -1, -1, -1)) for x in images.split(batch_size)]
     if not all(isinstance(z, torch.Tensor) and z.dim() == 3 for z in parts):
         raise ValueError(f"{type(model).__name__}.encode does not give one (batch, tokens, width) latent")
-    return torch.cat(parts).float()
+    return torch.cat(parts).float().cpu()
 
 
 def mean_squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

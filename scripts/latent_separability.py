@@ -35,9 +35,13 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = get_profile(args.profile)
-    model = load_base_model(cfg, args.family).eval()
+    model = load_base_model(cfg, args.family).to(cfg["device"]).eval()
     data = load_experiment_data(cfg, args.seed, image_size=model.image_size, proxy=False)
-    runs = {Path(p).stem: load_unlearned(copy.deepcopy(model), PROJECT_ROOT / p) for p in args.checkpoints}
+    missing = [p for p in args.checkpoints if not (PROJECT_ROOT / p).is_file()]
+    if missing:
+        raise SystemExit(f"no unlearning run at {', '.join(missing)}: run its notebook or sweep first")
+    runs = {Path(p).stem: load_unlearned(copy.deepcopy(model), PROJECT_ROOT / p).to(cfg["device"])
+            for p in args.checkpoints}
     metrics = {}
     for task in cfg["eval_tasks"]:
         mask = make_mask(task, 1, model.image_size)

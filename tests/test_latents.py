@@ -81,7 +81,11 @@ def test_an_unlearning_run_loads_only_onto_the_base_model_it_started_from(micro_
 
 
 def test_a_model_without_one_token_latent_is_refused():
-    class Maps:
+    class Maps(torch.nn.Module):  # the diffusion family's kind: a list of feature maps
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
         def encode(self, x, mask):
             return [x, x]
 
