@@ -66,18 +66,22 @@ def noise_target(original, forget_images: torch.Tensor, mask: torch.Tensor, seed
     return encoder_latents(original, noise, mask, batch_size)
 
 
-def heldout_terms(model, original, data: dict, mask: torch.Tensor, seed: int = 0, batch_size: int = 256) -> dict:
-    """The objective's two terms on the held-out images, for an unlearned ``model`` against its
-    ``original``: did what the encoder learnt on the training images carry over to unseen ones?
-    ``heldout_forget_term`` = mean ||E(T x_f) - E_0(T n)||^2, ``heldout_retain_term`` = mean
-    ||E(T x_r) - E_0(T x_r)||^2."""
-    def moved(d):
-        return encoder_latents(model, d.images, mask, batch_size)
-
+def heldout_terms(models: dict, original, data: dict, mask: torch.Tensor, seed: int = 0,
+                  batch_size: int = 256) -> dict[str, dict]:
+    """The objective's two terms on the held-out images, for each unlearned model of ``models`` (name ->
+    model) against their ``original``: did what the encoder learnt on the training images carry over to
+    unseen ones? ``heldout_forget_term`` = mean ||E(T x_f) - E_0(T n)||^2, ``heldout_retain_term`` = mean
+    ||E(T x_r) - E_0(T x_r)||^2. The original's targets are encoded once for all models."""
     target = noise_target(original, data["forget_test"].images, mask, seed, batch_size)
     kept = encoder_latents(original, data["retain_test"].images, mask, batch_size)
-    return {"heldout_forget_term": float(embedding_mse(moved(data["forget_test"]), target)),
-            "heldout_retain_term": float(embedding_mse(moved(data["retain_test"]), kept))}
+
+    def terms(model):
+        def moved(d):
+            return encoder_latents(model, d.images, mask, batch_size)
+        return {"heldout_forget_term": float(embedding_mse(moved(data["forget_test"]), target)),
+                "heldout_retain_term": float(embedding_mse(moved(data["retain_test"]), kept))}
+
+    return {name: terms(model) for name, model in models.items()}
 
 
 def separability(model, data: dict, mask: torch.Tensor, seed: int = 0, batch_size: int = 256) -> dict:

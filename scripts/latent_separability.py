@@ -45,9 +45,8 @@ def main():
     metrics = {}
     for task in cfg["eval_tasks"]:
         mask = make_mask(task, 1, model.image_size)
-        rows = {"original": separability(model, data, mask, args.seed, cfg["eval_batch_size"])}
-        rows.update({name: heldout_terms(run, model, data, mask, args.seed, cfg["eval_batch_size"])
-                     for name, run in runs.items()})
+        rows = {"original": separability(model, data, mask, args.seed, cfg["eval_batch_size"]),
+                **heldout_terms(runs, model, data, mask, args.seed, cfg["eval_batch_size"])}
         for name, row in rows.items():
             metrics.update({f"{name}/{task}/{k}": v for k, v in row.items()})
             print(name, task, {k: round(v, 4) for k, v in row.items()})

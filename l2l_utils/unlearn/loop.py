@@ -238,9 +238,8 @@ def unlearn(model, forget: ImageDataset, retain: ImageDataset | None, cfg: Unlea
 def load_unlearned(model, checkpoint: str | Path):
     """Load only the weights of an unlearning checkpoint (not its optimiser or step: that is resume) into
     ``model``, a copy of the base model the run started from (refused when the run recorded another)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if state.get("base_model", fingerprint(model.state_dict())) != fingerprint(model.state_dict()):
-        raise ValueError(f"{checkpoint} unlearned another base model (weights {state['base_model']}, "
-                         f"given {fingerprint(model.state_dict())})")
+    state, base = torch.load(checkpoint, map_location="cpu", weights_only=True), fingerprint(model.state_dict())
+    if state.get("base_model", base) != base:
+        raise ValueError(f"{checkpoint} unlearned another base model (weights {state['base_model']}, given {base})")
     model.load_state_dict(state["model"])
     return model.eval()
